@@ -1,0 +1,128 @@
+//! The command line: clap definitions (doc comments are the `--help`) and output formatting.
+//! Commands fill engine options, call the engine and print its reports; nothing here reaches
+//! below the engine.
+
+mod format;
+mod images;
+mod login;
+mod progress;
+mod system;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::engine::{Engine, EngineOptions};
+
+/// Exit status for oxpod's own failures, as Podman uses it.
+pub const EXIT_ERROR: u8 = 125;
+
+/// What a command returns: its exit status, or an error to render (exit 125).
+pub type CliResult = Result<u8, miette::Report>;
+
+/// A daemonless pod engine with a Kubernetes-YAML round trip.
+#[derive(Debug, Parser)]
+#[command(
+    name = "oxpod",
+    version,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOptions {
+    /// Path to the root directory where persistent state is stored.
+    #[arg(long, global = true, env = "OXPOD_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Path to the runtime directory where transient state is stored.
+    #[arg(long, global = true, env = "OXPOD_RUNROOT", value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+    /// Log messages at and above this level: trace, debug, info, warn, error.
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+}
+
+impl GlobalOptions {
+    pub fn engine(&self) -> Result<Engine, miette::Report> {
+        Ok(Engine::open(EngineOptions {
+            root: self.root.clone(),
+            runroot: self.runroot.clone(),
+        })?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the version of oxpod.
+    Version(system::VersionArgs),
+    /// Show how oxpod is set up on this host.
+    Info(system::InfoArgs),
+    /// Print a shell completion script.
+    Completion(system::CompletionArgs),
+    /// Pull an image from a registry.
+    Pull(images::PullArgs),
+    /// Push an image to a registry.
+    Push(images::PushArgs),
+    /// List images in local storage.
+    Images(images::ListArgs),
+    /// Add names to a local image.
+    Tag(images::TagArgs),
+    /// Remove one or more images.
+    Rmi(images::RmiArgs),
+    /// Save images to an archive.
+    Save(images::SaveArgs),
+    /// Load images from an archive.
+    Load(images::LoadArgs),
+    /// Create an image from a tarball of a root file system.
+    Import(images::ImportArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(images::ImageCommand),
+    /// Log in to a container registry.
+    Login(login::LoginArgs),
+    /// Log out of a container registry.
+    Logout(login::LogoutArgs),
+}
+
+/// Print an error the way users read it: one `Error:` line (plus help) for plain errors, and
+/// miette's full rendering, with the source snippet, for diagnostics that point into a file.
+pub fn render_error(report: &miette::Report) {
+    let points_into_source = report
+        .labels()
+        .is_some_and(|mut labels| labels.next().is_some());
+    if points_into_source {
+        eprintln!("Error: {report:?}");
+    } else {
+        eprintln!("Error: {report}");
+        if let Some(help) = report.help() {
+            eprintln!("  help: {help}");
+        }
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> CliResult {
+    let global = &cli.global;
+    match cli.command {
+        Command::Version(args) => system::version(args),
+        Command::Info(args) => system::info(global, args),
+        Command::Completion(args) => system::completion(args),
+        Command::Pull(args) => images::pull(global, args),
+        Command::Push(args) => images::push(global, args),
+        Command::Images(args) => images::list(global, args),
+        Command::Tag(args) => images::tag(global, args),
+        Command::Rmi(args) => images::rmi(global, args),
+        Command::Save(args) => images::save(global, args),
+        Command::Load(args) => images::load(global, args),
+        Command::Import(args) => images::import(global, args),
+        Command::Image(cmd) => images::image(global, cmd),
+        Command::Login(args) => login::login(global, args),
+        Command::Logout(args) => login::logout(global, args),
+    }
+}

@@ -1,0 +1,72 @@
+//! Schema migrations, keyed by SQLite's `user_version`. Append only: a released migration is
+//! never edited, so every database reaches the same schema by the same steps.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Result, StateError};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: images, their names (tags) and the layers they are made of.
+    r#"
+    CREATE TABLE images (
+        id          TEXT PRIMARY KEY,      -- config digest, hex
+        digest      TEXT NOT NULL,         -- manifest digest, "sha256:..."
+        media_type  TEXT NOT NULL,         -- manifest media type
+        manifest    BLOB NOT NULL,         -- manifest bytes as pulled (their digest is `digest`)
+        config      BLOB NOT NULL,         -- image config JSON
+        created     TEXT,                  -- from the config, RFC 3339
+        size        INTEGER NOT NULL,      -- uncompressed size of all layers
+        added       TEXT NOT NULL          -- when this store got it, RFC 3339
+    );
+    CREATE TABLE image_layers (
+        image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        diff_id     TEXT NOT NULL,         -- "sha256:..." of the uncompressed tar
+        digest      TEXT NOT NULL,         -- "sha256:..." of the blob as stored
+        media_type  TEXT NOT NULL,
+        size        INTEGER NOT NULL,      -- blob size
+        diff_size   INTEGER NOT NULL,      -- uncompressed size
+        PRIMARY KEY (image_id, position)
+    );
+    CREATE INDEX image_layers_diff ON image_layers(diff_id);
+    CREATE TABLE image_names (
+        name        TEXT PRIMARY KEY,      -- "registry/repository:tag"
+        image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL       -- order names were given, for stable output
+    );
+    CREATE INDEX image_names_image ON image_names(image_id);
+    CREATE TABLE image_digests (
+        repository  TEXT NOT NULL,         -- "registry/repository"
+        digest      TEXT NOT NULL,         -- manifest digest in that repository
+        image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        PRIMARY KEY (repository, digest)
+    );
+    CREATE INDEX image_digests_image ON image_digests(image_id);
+    "#,
+];
+
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let known = MIGRATIONS.len() as i64;
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current == known {
+        return Ok(());
+    }
+    if current > known {
+        return Err(StateError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            known,
+        });
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another process may have migrated while we waited for the lock.
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

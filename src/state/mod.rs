@@ -1,0 +1,99 @@
+//! The state store: one SQLite database per root (`state.db`), opened in WAL mode by every
+//! `oxpod` process. There is no daemon, so SQLite's locking is what serialises concurrent
+//! commands: every change is one short `BEGIN IMMEDIATE` transaction, and readers never block.
+
+pub mod images;
+mod migrations;
+
+pub use images::{ImageLayer, ImageName, ImageRecord};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+/// How long a command waits for another command's transaction before giving up. Transactions
+/// are short (milliseconds), so reaching this means something is badly wrong.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open the state database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state database {path} has schema version {found}, newer than this oxpod understands ({known}); upgrade oxpod"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database holds malformed data for {what}: {source}")]
+    Corrupt {
+        what: String,
+        source: serde_json::Error,
+    },
+}
+
+pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// An open connection to `state.db`.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Open (creating and migrating when needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let open_err = |source| StateError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // WAL lets readers (`ps`, `images`) run while another command writes; NORMAL sync is
+        // durable across process crashes, which is what concurrent CLI processes need.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        migrations::migrate(&mut conn, path)?;
+        Ok(Store { conn })
+    }
+
+    /// Run `f` inside one write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so
+    /// two commands never deadlock upgrading read locks; the busy timeout queues them instead.
+    pub fn write<T, E>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StateError>,
+    {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StateError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StateError::from)?;
+        Ok(value)
+    }
+
+    /// A read-only view; reads outside a transaction see one consistent snapshot per statement.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
