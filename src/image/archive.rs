@@ -706,14 +706,28 @@ impl<'b> Members<'b> {
             let kind = entry.header().entry_type();
             let member = if kind.is_file() || kind == tar::EntryType::Continuous {
                 let size = entry.size();
+                // The tar reader ends a member quietly where a truncated stream ends.
+                let truncated = |read: u64| ArchiveError::Read {
+                    member: path.clone(),
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the archive ends after {read} of its {size} bytes (truncated?)"),
+                    ),
+                };
                 if size <= INLINE_MEMBER_MAX && inline_total + size <= INLINE_TOTAL_MAX {
                     inline_total += size;
                     let mut data = Vec::with_capacity(size as usize);
                     entry.read_to_end(&mut data).map_err(read_err(&path))?;
+                    if data.len() as u64 != size {
+                        return Err(truncated(data.len() as u64));
+                    }
                     Some(Member::Inline(data))
                 } else {
                     let mut writer = blobs.writer()?;
-                    io::copy(&mut entry, &mut writer).map_err(read_err(&path))?;
+                    let read = io::copy(&mut entry, &mut writer).map_err(read_err(&path))?;
+                    if read != size {
+                        return Err(truncated(read));
+                    }
                     let (digest, size) = writer.commit(None)?;
                     Some(Member::Stored { digest, size })
                 }
@@ -723,7 +737,11 @@ impl<'b> Members<'b> {
                 let resolved = if kind.is_symlink() {
                     resolve_symlink(&path, &target)?
                 } else {
-                    clean_member_path(&target)?
+                    // Hard link targets are archive paths already.
+                    clean_member_path(&target)
+                        .map_err(|_| ArchiveError::UnsafePath {
+                            member: format!("{path} -> {target}"),
+                        })?
                         .ok_or_else(|| malformed(&path, "hard link to the archive root"))?
                 };
                 Some(Member::Link(resolved))
@@ -1458,5 +1476,620 @@ pub fn import_manifest(config: &[u8], layer: &RootfsLayer) -> RawManifest {
         digest: sha256_digest(&bytes),
         bytes,
         media_type: OCI_MANIFEST.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, BlobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path()).unwrap();
+        (dir, blobs)
+    }
+
+    fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, path, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// Store an image whose layers are the given tars (gzip-compressed in the store), with an
+    /// OCI or Docker schema 2 manifest.
+    fn stored_image(
+        blobs: &BlobStore,
+        layers: &[&[u8]],
+        docker: bool,
+        names: &[&str],
+    ) -> SaveImage {
+        let mut descriptors = Vec::new();
+        let mut save_layers = Vec::new();
+        for tar in layers {
+            let compressed = gzip(tar);
+            let digest = blobs.put(&compressed, None).unwrap();
+            let diff_id = sha256_digest(tar);
+            descriptors.push(json!({
+                "mediaType": if docker { DOCKER_LAYER_GZIP } else { OCI_LAYER_GZIP },
+                "digest": digest,
+                "size": compressed.len(),
+            }));
+            save_layers.push(SaveLayer {
+                diff_id,
+                digest,
+                media_type: descriptors.last().unwrap()["mediaType"]
+                    .as_str()
+                    .unwrap()
+                    .into(),
+                diff_size: tar.len() as u64,
+            });
+        }
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": { "Cmd": ["sh"], "Env": [format!("N={}", names.join(","))] },
+            "rootfs": { "type": "layers", "diff_ids": save_layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>() },
+        }))
+        .unwrap();
+        let config_digest = blobs.put(&config, None).unwrap();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": if docker { DOCKER_MANIFEST } else { OCI_MANIFEST },
+            "config": { "mediaType": if docker { DOCKER_CONFIG } else { OCI_CONFIG }, "digest": config_digest, "size": config.len() },
+            "layers": descriptors,
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        SaveImage {
+            manifest: RawManifest {
+                digest: blobs.put(&bytes, None).unwrap(),
+                bytes,
+                media_type: if docker {
+                    DOCKER_MANIFEST
+                } else {
+                    OCI_MANIFEST
+                }
+                .into(),
+            },
+            config,
+            layers: save_layers,
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    fn members_of(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for entry in tar::Archive::new(archive).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            out.push((path, data));
+        }
+        out
+    }
+
+    /// A tar written header by header, so that paths the tar crate refuses to write can be.
+    fn raw_tar(entries: &[(&str, tar::EntryType, &[u8], &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (path, kind, data, link) in entries {
+            let mut header = tar::Header::new_old();
+            header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            header.set_entry_type(*kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            out.extend_from_slice(header.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    /// Rebuild an archive, replacing the content of the members `replace` returns some for.
+    fn rewrite(archive: &[u8], replace: impl Fn(&str) -> Option<Vec<u8>>) -> Vec<u8> {
+        let members = members_of(archive);
+        let owned: Vec<(String, Vec<u8>)> = members
+            .into_iter()
+            .filter(|(path, _)| !path.ends_with('/') && !path.ends_with("layer.tar"))
+            .map(|(path, data)| {
+                let data = replace(&path).unwrap_or(data);
+                (path, data)
+            })
+            .collect();
+        let entries: Vec<(&str, tar::EntryType, &[u8], &str)> = owned
+            .iter()
+            .map(|(p, d)| (p.as_str(), tar::EntryType::Regular, d.as_slice(), ""))
+            .collect();
+        raw_tar(&entries)
+    }
+
+    fn read(archive: &[u8], blobs: &BlobStore) -> Result<LoadedArchive> {
+        read_archive(&mut &archive[..], blobs)
+    }
+
+    #[test]
+    fn docker_archive_round_trip_shares_layers_and_keeps_configs() {
+        let (_src_dir, src) = store();
+        // Over the in-memory limit, so the reader spills it to the blob store.
+        let big: Vec<u8> = (0..3 << 20)
+            .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let base = layer_tar(&[("bin/big", &big)]);
+        let top = layer_tar(&[("etc/hello", b"hi\n")]);
+        let a = stored_image(
+            &src,
+            &[&base, &top],
+            false,
+            &["localhost/a:1", "localhost/a:2"],
+        );
+        let b = stored_image(&src, &[&base], true, &[]);
+        let mut archive = Vec::new();
+        write_docker_archive(&mut archive, &[a.clone(), b.clone()], &src).unwrap();
+
+        let members = members_of(&archive);
+        let base_member = format!("{}.tar", sha256_digest(&base).trim_start_matches("sha256:"));
+        assert_eq!(
+            members.iter().filter(|(p, _)| *p == base_member).count(),
+            1,
+            "shared layer written once"
+        );
+        let (_, base_data) = members.iter().find(|(p, _)| *p == base_member).unwrap();
+        assert_eq!(base_data, &base, "layers are written uncompressed");
+        let (_, manifest) = members
+            .iter()
+            .find(|(p, _)| p == DOCKER_MANIFEST_FILE)
+            .unwrap();
+        let items: Vec<ManifestItem> = serde_json::from_slice(manifest).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].repo_tags, vec!["localhost/a:1", "localhost/a:2"]);
+        assert!(items[1].repo_tags.is_empty());
+        let (_, repositories) = members
+            .iter()
+            .find(|(p, _)| p == REPOSITORIES_FILE)
+            .unwrap();
+        let repositories: Value = serde_json::from_slice(repositories).unwrap();
+        assert!(repositories["localhost/a"]["2"].is_string());
+
+        let (_dst_dir, dst) = store();
+        let loaded = read(&archive, &dst).unwrap();
+        assert_eq!(loaded.kind, ArchiveKind::Docker);
+        assert_eq!(loaded.images.len(), 2);
+        let (la, lb) = (&loaded.images[0], &loaded.images[1]);
+        assert_eq!(la.names, vec!["localhost/a:1", "localhost/a:2"]);
+        assert!(lb.names.is_empty());
+        assert_eq!(la.config, a.config);
+        assert_eq!(
+            lb.config, b.config,
+            "the config is kept byte for byte: the image ID does not change"
+        );
+        let manifest: Manifest = serde_json::from_slice(&la.manifest.bytes).unwrap();
+        assert_eq!(la.manifest.media_type, OCI_MANIFEST);
+        assert_eq!(la.manifest.digest, sha256_digest(&la.manifest.bytes));
+        assert_eq!(manifest.config.digest, sha256_digest(&a.config));
+        for (desc, tar) in manifest.layers.iter().zip([&base, &top]) {
+            assert_eq!(desc.media_type, OCI_LAYER);
+            assert_eq!(desc.digest, sha256_digest(tar));
+            assert_eq!(desc.size, tar.len() as u64);
+            assert_eq!(&dst.read(&desc.digest).unwrap(), tar);
+        }
+        assert!(dst.contains(&manifest.config.digest));
+    }
+
+    #[test]
+    fn oci_archive_round_trip_keeps_blobs_and_converts_docker_manifests() {
+        let (_src_dir, src) = store();
+        let base = layer_tar(&[("etc/os-release", b"ID=test\n")]);
+        let oci = stored_image(&src, &[&base], false, &["localhost/oci:1"]);
+        let docker = stored_image(&src, &[&base], true, &["docker.io/library/d:latest"]);
+        let mut archive = Vec::new();
+        write_oci_archive(&mut archive, &[oci.clone(), docker.clone()], &src).unwrap();
+
+        let members = members_of(&archive);
+        let (_, index) = members.iter().find(|(p, _)| p == OCI_INDEX_FILE).unwrap();
+        let index: Index = serde_json::from_slice(index).unwrap();
+        assert_eq!(index.manifests.len(), 2);
+        let names: Vec<&str> = index
+            .manifests
+            .iter()
+            .map(|d| d.annotations.as_ref().unwrap()[ANNOTATION_REF_NAME].as_str())
+            .collect();
+        assert_eq!(names, ["localhost/oci:1", "docker.io/library/d:latest"]);
+        assert_eq!(
+            index.manifests[0].digest, oci.manifest.digest,
+            "OCI manifests are kept byte for byte"
+        );
+        let layer_path = format!(
+            "blobs/sha256/{}",
+            oci.layers[0].digest.trim_start_matches("sha256:")
+        );
+        assert_eq!(members.iter().filter(|(p, _)| *p == layer_path).count(), 1);
+
+        let (_dst_dir, dst) = store();
+        let loaded = read(&archive, &dst).unwrap();
+        assert_eq!(loaded.kind, ArchiveKind::Oci);
+        assert_eq!(loaded.images.len(), 2);
+        assert_eq!(loaded.images[0].manifest.bytes, oci.manifest.bytes);
+        assert_eq!(loaded.images[0].names, ["localhost/oci:1"]);
+        let converted: Manifest = serde_json::from_slice(&loaded.images[1].manifest.bytes).unwrap();
+        assert_eq!(loaded.images[1].manifest.media_type, OCI_MANIFEST);
+        assert_eq!(converted.config.media_type, OCI_CONFIG);
+        assert_eq!(converted.layers[0].media_type, OCI_LAYER_GZIP);
+        assert_eq!(
+            converted.layers[0].digest, docker.layers[0].digest,
+            "layer blobs are not recompressed"
+        );
+        assert_eq!(loaded.images[1].config, docker.config);
+        assert!(dst.contains(&docker.layers[0].digest));
+    }
+
+    #[test]
+    fn compressed_archives_are_read() {
+        let (_src_dir, src) = store();
+        let image = stored_image(
+            &src,
+            &[&layer_tar(&[("a", b"a")])],
+            false,
+            &["localhost/z:1"],
+        );
+        let mut archive = Vec::new();
+        write_docker_archive(&mut archive, &[image], &src).unwrap();
+        let zstd = zstd::encode_all(&archive[..], 3).unwrap();
+        for compressed in [gzip(&archive), zstd] {
+            let (_dir, dst) = store();
+            let loaded = read(&compressed, &dst).unwrap();
+            assert_eq!(loaded.images[0].names, ["localhost/z:1"]);
+        }
+    }
+
+    #[test]
+    fn docker_tags_are_named_as_podman_loads_them() {
+        assert_eq!(
+            load_name("busybox:1").unwrap().unwrap(),
+            "localhost/busybox:1"
+        );
+        assert_eq!(
+            load_name("latest").unwrap().unwrap(),
+            "localhost/latest:latest"
+        );
+        assert_eq!(
+            load_name("docker.io/library/busybox:1").unwrap().unwrap(),
+            "docker.io/library/busybox:1"
+        );
+        assert_eq!(
+            load_name("quay.io/a/b").unwrap().unwrap(),
+            "quay.io/a/b:latest"
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            load_name(&format!("quay.io/a/b:1@{digest}"))
+                .unwrap()
+                .unwrap(),
+            "quay.io/a/b:1"
+        );
+        assert_eq!(load_name(&format!("quay.io/a/b@{digest}")).unwrap(), None);
+        assert!(load_name("UPPER:1").is_err());
+    }
+
+    #[test]
+    fn member_paths_may_not_leave_the_archive() {
+        let (_dir, blobs) = store();
+        for (path, kind, link) in [
+            ("../evil", tar::EntryType::Regular, ""),
+            ("a/../../evil", tar::EntryType::Regular, ""),
+            ("/etc/passwd", tar::EntryType::Regular, ""),
+            ("x/layer.tar", tar::EntryType::Symlink, "../../etc/shadow"),
+            ("x/layer.tar", tar::EntryType::Symlink, "/etc/shadow"),
+            ("x/layer.tar", tar::EntryType::Link, "../etc/shadow"),
+        ] {
+            let archive = raw_tar(&[(path, kind, b"", link)]);
+            match read(&archive, &blobs) {
+                Err(ArchiveError::UnsafePath { member }) => {
+                    assert!(member.starts_with(path), "{member} for {path}")
+                }
+                other => panic!("{path} -> {link}: {other:?}"),
+            }
+        }
+        // Paths from manifest.json are checked the same way.
+        let manifest = br#"[{"Config":"../c.json","RepoTags":[],"Layers":[]}]"#;
+        let archive = raw_tar(&[("manifest.json", tar::EntryType::Regular, manifest, "")]);
+        assert!(
+            matches!(read(&archive, &blobs), Err(ArchiveError::UnsafePath { member }) if member == "../c.json")
+        );
+        // `./` prefixes and links that stay inside are fine.
+        assert_eq!(
+            clean_member_path("./a//b/./c").unwrap().as_deref(),
+            Some("a/b/c")
+        );
+        assert_eq!(
+            resolve_symlink("id/layer.tar", "../x.tar").unwrap(),
+            "x.tar"
+        );
+    }
+
+    #[test]
+    fn tampered_blobs_are_refused_naming_the_member() {
+        let (_src_dir, src) = store();
+        let tar = layer_tar(&[("etc/hello", b"hi\n")]);
+        let image = stored_image(&src, &[&tar], false, &["localhost/t:1"]);
+        let other = layer_tar(&[("etc/hello", b"ho\n")]);
+
+        let mut oci = Vec::new();
+        write_oci_archive(&mut oci, std::slice::from_ref(&image), &src).unwrap();
+        let layer_member = format!(
+            "blobs/sha256/{}",
+            image.layers[0].digest.trim_start_matches("sha256:")
+        );
+        let tampered = rewrite(&oci, |p| (p == layer_member).then(|| gzip(&other)));
+        let (_dir, dst) = store();
+        match read(&tampered, &dst) {
+            Err(ArchiveError::DigestMismatch {
+                member, expected, ..
+            }) => {
+                assert_eq!(member, layer_member);
+                assert_eq!(expected, image.layers[0].digest);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let mut docker = Vec::new();
+        write_docker_archive(&mut docker, std::slice::from_ref(&image), &src).unwrap();
+        let layer_member = format!(
+            "{}.tar",
+            image.layers[0].diff_id.trim_start_matches("sha256:")
+        );
+        for replacement in [other.clone(), gzip(&other)] {
+            let tampered = rewrite(&docker, |p| {
+                (p == layer_member).then(|| replacement.clone())
+            });
+            match read(&tampered, &dst) {
+                Err(ArchiveError::DigestMismatch {
+                    member, expected, ..
+                }) => {
+                    assert_eq!(member, layer_member);
+                    assert_eq!(expected, image.layers[0].diff_id);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A config whose name is its digest must hash to it.
+        let config_member = format!(
+            "{}.json",
+            sha256_digest(&image.config).trim_start_matches("sha256:")
+        );
+        let tampered = rewrite(&docker, |p| {
+            (p == config_member).then(|| [image.config.as_slice(), b" "].concat())
+        });
+        assert!(
+            matches!(read(&tampered, &dst), Err(ArchiveError::DigestMismatch { member, .. }) if member == config_member)
+        );
+    }
+
+    #[test]
+    fn docker_layers_compressed_by_other_tools_are_decompressed() {
+        let (_src_dir, src) = store();
+        let tar = layer_tar(&[("etc/hello", b"hi\n")]);
+        let image = stored_image(&src, &[&tar], false, &[]);
+        let mut docker = Vec::new();
+        write_docker_archive(&mut docker, std::slice::from_ref(&image), &src).unwrap();
+        let layer_member = format!(
+            "{}.tar",
+            image.layers[0].diff_id.trim_start_matches("sha256:")
+        );
+        let compressed = rewrite(&docker, |p| (p == layer_member).then(|| gzip(&tar)));
+        let (_dir, dst) = store();
+        let loaded = read(&compressed, &dst).unwrap();
+        assert_eq!(dst.read(&image.layers[0].diff_id).unwrap(), tar);
+        assert_eq!(loaded.images[0].names, Vec::<String>::new());
+    }
+
+    #[test]
+    fn missing_members_and_unknown_archives_are_reported() {
+        let (_dir, blobs) = store();
+        let archive = raw_tar(&[("hello.txt", tar::EntryType::Regular, b"hi", "")]);
+        assert!(matches!(
+            read(&archive, &blobs),
+            Err(ArchiveError::UnknownFormat)
+        ));
+        let manifest = br#"[{"Config":"c.json","RepoTags":null,"Layers":[]}]"#;
+        let archive = raw_tar(&[("manifest.json", tar::EntryType::Regular, manifest, "")]);
+        match read(&archive, &blobs) {
+            Err(ArchiveError::Missing { member, named_in }) => assert_eq!(
+                (member.as_str(), named_in.as_str()),
+                ("c.json", "manifest.json")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read(b"not a tar at all, not at all", &blobs),
+            Err(ArchiveError::Corrupt { .. } | ArchiveError::UnknownFormat)
+        ));
+    }
+
+    #[test]
+    fn truncated_archives_name_the_member_they_end_in() {
+        let (_src_dir, src) = store();
+        let big: Vec<u8> = (0..2 << 20).map(|i: u32| (i % 251) as u8).collect();
+        for layer in [layer_tar(&[("small", b"s")]), layer_tar(&[("big", &big)])] {
+            let image = stored_image(&src, &[&layer], false, &[]);
+            let mut archive = Vec::new();
+            write_docker_archive(&mut archive, std::slice::from_ref(&image), &src).unwrap();
+            let layer_member = format!(
+                "{}.tar",
+                image.layers[0].diff_id.trim_start_matches("sha256:")
+            );
+            let cut = &archive[..512 + layer.len() / 2];
+            let (_dir, dst) = store();
+            match read(cut, &dst) {
+                Err(ArchiveError::Read { member, .. }) => assert_eq!(member, layer_member),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn saving_refuses_layers_that_do_not_match_their_record() {
+        let (_dir, blobs) = store();
+        let tar = layer_tar(&[("a", b"a")]);
+        let mut image = stored_image(&blobs, &[&tar], false, &[]);
+        image.layers[0].diff_size = 0; // unknown: measured
+        write_docker_archive(&mut Vec::new(), std::slice::from_ref(&image), &blobs).unwrap();
+        image.layers[0].diff_size = 512;
+        let err = write_docker_archive(&mut Vec::new(), std::slice::from_ref(&image), &blobs)
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::Write { .. }), "{err}");
+        image.layers[0].diff_size = tar.len() as u64;
+        image.layers[0].diff_id = sha256_digest(b"other");
+        assert!(write_docker_archive(&mut Vec::new(), &[image], &blobs).is_err());
+    }
+
+    #[test]
+    fn rootfs_layers_are_hashed_both_ways_in_one_pass() {
+        let (_dir, blobs) = store();
+        let tar = layer_tar(&[("bin/sh", b"#!"), ("etc/hosts", b"127.0.0.1 localhost\n")]);
+        for input in [
+            tar.clone(),
+            gzip(&tar),
+            zstd::encode_all(&tar[..], 3).unwrap(),
+        ] {
+            let layer = store_rootfs_layer(&mut &input[..], &blobs).unwrap();
+            assert_eq!(layer.diff_id, sha256_digest(&tar));
+            assert_eq!(layer.diff_size, tar.len() as u64);
+            let blob = blobs.read(&layer.digest).unwrap();
+            assert_eq!(blob.len() as u64, layer.size);
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&blob[..])
+                .read_to_end(&mut plain)
+                .unwrap();
+            assert_eq!(plain, tar);
+        }
+    }
+
+    #[test]
+    fn import_config_and_manifest_describe_the_layer() {
+        let layer = RootfsLayer {
+            diff_id: sha256_digest(b"t"),
+            diff_size: 1,
+            digest: sha256_digest(b"g"),
+            size: 2,
+        };
+        let changes = config_from_changes(&["CMD /bin/sh".into()]).unwrap();
+        let platform = Platform::parse("linux/arm64/v8").unwrap();
+        let config = import_config(
+            &layer,
+            changes,
+            Some("hello"),
+            "2024-01-01T00:00:00Z",
+            &platform,
+        );
+        let parsed: ImageConfig = serde_json::from_slice(&config).unwrap();
+        assert_eq!(parsed.rootfs.diff_ids, std::slice::from_ref(&layer.diff_id));
+        assert_eq!(
+            (parsed.architecture.as_str(), parsed.variant.as_deref()),
+            ("arm64", Some("v8"))
+        );
+        assert_eq!(parsed.history[0].comment.as_deref(), Some("hello"));
+        assert!(
+            parsed.history[0]
+                .created_by
+                .as_deref()
+                .unwrap()
+                .starts_with("/bin/sh -c #(nop) ADD file:")
+        );
+        let manifest = import_manifest(&config, &layer);
+        let parsed: Manifest = serde_json::from_slice(&manifest.bytes).unwrap();
+        assert_eq!(parsed.config.digest, sha256_digest(&config));
+        assert_eq!(
+            (
+                parsed.layers[0].digest.as_str(),
+                parsed.layers[0].media_type.as_str()
+            ),
+            (layer.digest.as_str(), OCI_LAYER_GZIP)
+        );
+    }
+
+    fn changes(list: &[&str]) -> Value {
+        let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        Value::Object(config_from_changes(&list).unwrap())
+    }
+
+    #[test]
+    fn changes_follow_podman() {
+        assert_eq!(changes(&["CMD [\"a\",\"b\"]"])["Cmd"], json!(["a", "b"]));
+        assert_eq!(
+            changes(&["CMD echo hi"])["Cmd"],
+            json!(["/bin/sh", "-c", "echo hi"])
+        );
+        assert_eq!(
+            changes(&["entrypoint top -b"])["Entrypoint"],
+            json!(["/bin/sh", "-c", "top -b"])
+        );
+        assert_eq!(
+            changes(&["ENTRYPOINT=[\"/x\"]"])["Entrypoint"],
+            json!(["/x"])
+        );
+        assert_eq!(
+            changes(&[
+                "ENV A=b c",
+                "ENV PATH /usr/bin:/bin",
+                "ENV A=\"d\"",
+                "ENV E="
+            ])["Env"],
+            json!(["PATH=/usr/bin:/bin", "A=d", "E="])
+        );
+        assert_eq!(
+            changes(&["EXPOSE 80", "EXPOSE 53/UDP 8080/tcp"])["ExposedPorts"],
+            json!({"80/tcp": {}, "53/udp": {}, "8080/tcp": {}})
+        );
+        assert_eq!(
+            changes(&["LABEL \"a\"=\"b=c\""])["Labels"],
+            json!({"a": "b=c"})
+        );
+        assert_eq!(changes(&["USER 1000:1000"])["User"], json!("1000:1000"));
+        assert_eq!(
+            changes(&["VOLUME /a /b", "VOLUME [\"/c\"]"])["Volumes"],
+            json!({"/a": {}, "/b": {}, "/c": {}})
+        );
+        assert_eq!(
+            changes(&["WORKDIR /a", "WORKDIR b/../c", "WORKDIR ./d"])["WorkingDir"],
+            json!("/a/c/d")
+        );
+        assert_eq!(changes(&["STOPSIGNAL SIGKILL"])["StopSignal"], json!("9"));
+        assert_eq!(changes(&["STOPSIGNAL term"])["StopSignal"], json!("15"));
+        assert_eq!(changes(&["STOPSIGNAL 2"])["StopSignal"], json!("2"));
+    }
+
+    #[test]
+    fn bad_changes_name_what_is_wrong() {
+        for (change, needle) in [
+            ("FROM busybox", "unknown instruction FROM"),
+            ("RUN true", "unknown instruction RUN"),
+            ("CMD", "expected INSTRUCTION VALUE"),
+            ("EXPOSE 0", "EXPOSE port"),
+            ("EXPOSE 80/icmp", "EXPOSE protocol"),
+            ("LABEL novalue", "KEY=VALUE"),
+            ("STOPSIGNAL SIGNOPE", "not a signal"),
+            ("WORKDIR  ", "expected INSTRUCTION VALUE"),
+        ] {
+            let err = config_from_changes(&[change.to_string()])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(needle) && err.contains(change.trim()),
+                "{change}: {err}"
+            );
+        }
     }
 }
