@@ -165,6 +165,9 @@ pub struct ListArgs {
 }
 
 fn split_name(name: &str) -> (String, String) {
+    if let Some((repo, _digest)) = name.split_once('@') {
+        return (repo.to_string(), "<none>".to_string());
+    }
     match name.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
         _ => (name.to_string(), "<none>".to_string()),
@@ -175,7 +178,10 @@ fn image_json(summary: &ImageSummary) -> serde_json::Value {
     serde_json::json!({
         "Id": summary.id,
         "ParentId": "",
-        "RepoTags": if summary.names.is_empty() { serde_json::Value::Null } else { serde_json::json!(summary.names) },
+        "RepoTags": match crate::engine::repo_tags(&summary.names) {
+            tags if tags.is_empty() => serde_json::Value::Null,
+            tags => serde_json::json!(tags),
+        },
         "RepoDigests": summary.repo_digests,
         "Size": summary.size,
         "SharedSize": 0,

@@ -128,6 +128,11 @@ fn config_of(image: &ImageRecord) -> ImageConfig {
     serde_json::from_slice(&image.config).unwrap_or_default()
 }
 
+/// Names that are tags (`repo:tag`), leaving out digest names (`repo@digest`).
+pub fn repo_tags(names: &[String]) -> Vec<String> {
+    names.iter().filter(|n| !n.contains('@')).cloned().collect()
+}
+
 /// Glob with `*` and `?`, as Podman's `reference=` filter takes it.
 fn glob_match(pattern: &str, text: &str) -> bool {
     fn go(p: &[u8], t: &[u8]) -> bool {
@@ -231,15 +236,22 @@ impl Engine {
                     progress,
                 ) {
                     Ok(report) => return Ok(report),
-                    Err(EngineError::Pull(message)) => failures.push(message),
+                    Err(EngineError::Pull(message)) => {
+                        failures.push((endpoint.reference.to_string(), message))
+                    }
                     Err(other) => return Err(other),
                 }
             }
         }
-        let detail = failures.join("; ");
-        Err(EngineError::Pull(if candidates.len() == 1 {
-            format!("pulling {}: {detail}", candidates[0])
+        // One place tried: say what went wrong there. Several: say it for each.
+        Err(EngineError::Pull(if failures.len() == 1 {
+            format!("pulling {}: {}", failures[0].0, failures[0].1)
         } else {
+            let detail = failures
+                .iter()
+                .map(|(place, message)| format!("{place}: {message}"))
+                .collect::<Vec<_>>()
+                .join("; ");
             format!(
                 "pulling {}: no candidate resolved: {detail}",
                 opts.reference
@@ -255,6 +267,11 @@ impl Engine {
         platform: &Platform,
         progress: &dyn TransferProgress,
     ) -> Result<PullReport> {
+        // Downloaded blobs belong to no committed image until `commit_image` is done, so
+        // garbage collection (which takes this lock exclusively) must wait for the whole pull.
+        // `commit_image` takes the lock again on another descriptor; shared flocks never
+        // conflict with each other, so that cannot deadlock.
+        let _collection_guard = self.layers.lock_shared()?;
         let blobs = self.blobs.clone();
         let pull_err = |e: RegistryError| EngineError::Pull(e.to_string());
         let (manifest, config, list_digest) = block_on(async {
@@ -263,12 +280,11 @@ impl Engine {
                 .map_err(pull_err)?;
             let top = remote.manifest(source).await.map_err(pull_err)?;
             let (manifest, list_digest) = if is_index(&top.media_type) {
-                let index: Index = serde_json::from_slice(&top.bytes).map_err(|e| {
-                    EngineError::Pull(format!("{source}: malformed image index: {e}"))
-                })?;
+                let index: Index = serde_json::from_slice(&top.bytes)
+                    .map_err(|e| EngineError::Pull(format!("malformed image index: {e}")))?;
                 let chosen = index.select(platform).ok_or_else(|| {
                     EngineError::Pull(format!(
-                        "{source}: no image for platform {platform} (the index offers {})",
+                        "no image for platform {platform} (the index offers {})",
                         index.platforms().join(", ")
                     ))
                 })?;
@@ -282,16 +298,16 @@ impl Engine {
             };
             if !is_manifest(&manifest.media_type) {
                 return Err(EngineError::Pull(format!(
-                    "{source}: unsupported manifest type {:?} (schema 1 and artifacts are not images)",
+                    "unsupported manifest type {:?} (schema 1 and artifacts are not images)",
                     manifest.media_type
                 )));
             }
             let parsed: Manifest = serde_json::from_slice(&manifest.bytes)
-                .map_err(|e| EngineError::Pull(format!("{source}: malformed manifest: {e}")))?;
+                .map_err(|e| EngineError::Pull(format!("malformed manifest: {e}")))?;
             for layer in &parsed.layers {
                 if !is_layer(&layer.media_type) {
                     return Err(EngineError::Pull(format!(
-                        "{source}: layer {} has unsupported media type {:?}",
+                        "layer {} has unsupported media type {:?}",
                         layer.digest, layer.media_type
                     )));
                 }
@@ -335,7 +351,7 @@ impl Engine {
                         .map_err(pull_err)?;
                     writer
                         .commit(Some(&layer.digest))
-                        .map_err(|e| EngineError::Pull(format!("{source}: {e}")))?;
+                        .map_err(|e| EngineError::Pull(e.to_string()))?;
                     progress.event(TransferEvent::BlobDone {
                         digest: &layer.digest,
                         skipped: false,
@@ -357,10 +373,12 @@ impl Engine {
             .digest
             .clone()
             .unwrap_or_else(|| manifest.digest.clone());
-        let names = if name.tag.is_some() {
-            vec![name.to_string()]
-        } else {
-            Vec::new()
+        // A digest pull names the image `repo@digest`, as Podman does, so it is not dangling;
+        // a tag pull names it `repo:tag`.
+        let names = match (&name.digest, &name.tag) {
+            (Some(digest), _) => vec![format!("{}@{digest}", name.name())],
+            (None, Some(_)) => vec![name.to_string()],
+            (None, None) => Vec::new(),
         };
         let image_id = self.commit_image(NewImage {
             manifest,
@@ -395,12 +413,14 @@ impl Engine {
                 manifest.layers.len()
             )));
         }
+        // Taken before the blobs go in: garbage collection would remove them until the image
+        // naming them is committed.
+        let _guard = self.layers.lock_shared()?;
         let config_digest = self
             .blobs
             .put(&image.config, Some(&manifest.config.digest))?;
         self.blobs
             .put(&image.manifest.bytes, Some(&image.manifest.digest))?;
-        let _guard = self.layers.lock_shared()?;
         let pairs: Vec<(&str, &str)> = config
             .rootfs
             .diff_ids
@@ -708,7 +728,7 @@ impl Engine {
         Ok(serde_json::json!({
             "Id": image.id,
             "Digest": image.digest,
-            "RepoTags": image.names,
+            "RepoTags": repo_tags(&image.names),
             "RepoDigests": image.repo_digests,
             "Parent": "",
             "Comment": raw_config.get("comment").cloned().unwrap_or(serde_json::Value::String(String::new())),
@@ -756,6 +776,11 @@ impl Engine {
             names.push(r.to_string());
         }
         self.store.write(|tx| -> Result<()> {
+            if !write::image_exists(tx, &image.id)? {
+                return Err(EngineError::ImageNotFound(format!(
+                    "{source}: image not known"
+                )));
+            }
             for name in &names {
                 write::set_name(tx, name, &image.id)?;
             }
@@ -797,21 +822,31 @@ impl Engine {
         });
         let by_name = by_name.cloned();
         self.store.write(|tx| -> Result<()> {
+            // Decide on the image as it is now: another command may have removed it, or moved
+            // or added names, since it was looked up.
+            let names = write::names_of(tx, &image.id)?;
+            let gone = !write::image_exists(tx, &image.id)?
+                || by_name.as_ref().is_some_and(|n| !names.contains(n));
+            if gone {
+                return Err(EngineError::ImageNotFound(format!(
+                    "{target}: image not known"
+                )));
+            }
             match by_name {
-                Some(name) if image.names.len() > 1 => {
+                Some(name) if names.len() > 1 => {
                     write::remove_name(tx, &name)?;
                     report.untagged.push(name);
                 }
                 _ => {
-                    if image.names.len() > 1 && !force {
+                    if names.len() > 1 && !force {
                         return Err(EngineError::Conflict(format!(
                             "unable to delete image {}: it is referred to by {} names ({}); remove them one by one or use --force",
                             &image.id[..12.min(image.id.len())],
-                            image.names.len(),
-                            image.names.join(", ")
+                            names.len(),
+                            names.join(", ")
                         )));
                     }
-                    report.untagged.extend(image.names.iter().cloned());
+                    report.untagged.extend(names);
                     write::remove_image(tx, &image.id)?;
                     report.deleted.push(image.id.clone());
                 }

@@ -62,7 +62,8 @@ impl LayerStore {
         self.path(diff_id).map(|p| p.is_dir()).unwrap_or(false)
     }
 
-    /// Held while layers are being added and until the image naming them is committed.
+    /// Held while blobs and layers are being added and until the image naming them is
+    /// committed; garbage collection of both holds it exclusively.
     pub fn lock_shared(&self) -> Result<FileLock, LayerError> {
         let path = self.dir.join("layers.lock");
         lock::shared(&path).map_err(io_err(&path))

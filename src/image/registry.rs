@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
@@ -122,14 +122,8 @@ fn ca_certificates(
     Ok(certs)
 }
 
-fn client(
-    registry: &str,
-    protocol: ClientProtocol,
-    insecure: bool,
-    certs: Vec<Certificate>,
-) -> Client {
+fn client(protocol: ClientProtocol, insecure: bool, certs: Vec<Certificate>) -> Client {
     install_crypto_provider();
-    let _ = registry;
     Client::new(ClientConfig {
         protocol,
         accept_invalid_certificates: insecure,
@@ -185,6 +179,26 @@ fn classify(registry: &str, reference: &str, err: OciDistributionError) -> Regis
                 }
             }
         }
+        E::DigestError(DigestError::VerificationError { expected, actual }) => {
+            RegistryError::Protocol {
+                registry,
+                message: format!(
+                    "{reference}: content for {expected} failed verification (digest mismatch): it hashes to {actual}; the registry's copy is corrupt or was tampered with"
+                ),
+            }
+        }
+        // Some calls (`blob_exists`, blob uploads) turn an HTTP error status into a request
+        // error: that is an answer from the registry, not a failure to reach it.
+        E::RequestError(ref e) if e.status().is_some() => match e.status().map(|s| s.as_u16()) {
+            Some(401 | 403) => RegistryError::Unauthorized { registry },
+            Some(404) => RegistryError::NotFound {
+                reference: reference.to_string(),
+            },
+            _ => RegistryError::Protocol {
+                registry,
+                message: err.to_string(),
+            },
+        },
         E::RequestError(e) => {
             // The innermost cause says what happened ("Connection refused", a TLS alert);
             // the wrappers around it only repeat the URL.
@@ -236,12 +250,7 @@ impl Remote {
         };
         let certs = ca_certificates(opts.cert_dir.as_deref(), &registry)?;
         let target = to_oci_ref(reference);
-        let https = client(
-            &registry,
-            ClientProtocol::Https,
-            opts.insecure,
-            certs.clone(),
-        );
+        let https = client(ClientProtocol::Https, opts.insecure, certs.clone());
         match https.auth(&target, &auth, operation).await {
             Ok(_) => {
                 return Ok(Remote {
@@ -257,7 +266,7 @@ impl Remote {
                 }
             }
         }
-        let http = client(&registry, ClientProtocol::Http, true, certs);
+        let http = client(ClientProtocol::Http, true, certs);
         http.auth(&target, &auth, operation)
             .await
             .map_err(|e| classify(&registry, &reference.to_string(), e))?;
@@ -324,9 +333,22 @@ impl Remote {
             .await
             .map_err(self.err(reference))?;
         while let Some(chunk) = stream.stream.next().await {
-            let chunk = chunk.map_err(|e| RegistryError::Unreachable {
-                registry: self.registry.clone(),
-                message: format!("downloading {digest}: {e}"),
+            let chunk = chunk.map_err(|e| {
+                // oci-client checks the digest at the end of the stream: a mismatch is corrupt
+                // content in the registry (or on the way), not a connection problem.
+                let mismatch = e.get_ref().and_then(|inner| inner.downcast_ref::<DigestError>());
+                match mismatch {
+                    Some(DigestError::VerificationError { actual, .. }) => RegistryError::Protocol {
+                        registry: self.registry.clone(),
+                        message: format!(
+                            "blob {digest} failed verification (digest mismatch): the content received hashes to {actual}; the registry's copy is corrupt or was tampered with"
+                        ),
+                    },
+                    _ => RegistryError::Unreachable {
+                        registry: self.registry.clone(),
+                        message: format!("downloading {digest}: {e}"),
+                    },
+                }
             })?;
             out.write_all(&chunk).map_err(|e| RegistryError::Protocol {
                 registry: self.registry.clone(),

@@ -277,9 +277,19 @@ pub mod write {
         Ok(tx.execute("DELETE FROM image_names WHERE name = ?", [name])? > 0)
     }
 
-    /// Names still pointing at an image.
+    /// Whether the image row exists: commands look images up before their write transaction,
+    /// and another command may remove the image in between.
+    pub fn image_exists(tx: &Transaction, image_id: &str) -> Result<bool> {
+        Ok(tx
+            .query_row("SELECT 1 FROM images WHERE id = ?", [image_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Names still pointing at an image, in the order they were given.
     pub fn names_of(tx: &Transaction, image_id: &str) -> Result<Vec<String>> {
-        let mut stmt = tx.prepare_cached("SELECT name FROM image_names WHERE image_id = ?")?;
+        let mut stmt =
+            tx.prepare_cached("SELECT name FROM image_names WHERE image_id = ? ORDER BY position")?;
         let names = stmt
             .query_map([image_id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;

@@ -8,9 +8,9 @@ mod migrations;
 pub use images::{ImageLayer, ImageName, ImageRecord};
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// How long a command waits for another command's transaction before giving up. Transactions
 /// are short (milliseconds), so reaching this means something is badly wrong.
@@ -47,6 +47,26 @@ pub struct Store {
     conn: Connection,
 }
 
+/// Switch the database to WAL (a no-op write when it already is). On a new database, several
+/// processes switching it at once upgrade read transactions to write ones, and SQLite answers
+/// SQLITE_BUSY to all but one straight away, without the busy handler (waiting could
+/// deadlock); retry them, within the same bound as the busy timeout.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl Store {
     /// Open (creating and migrating when needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
@@ -64,8 +84,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // WAL lets readers (`ps`, `images`) run while another command writes; NORMAL sync is
         // durable across process crashes, which is what concurrent CLI processes need.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        enable_wal(&conn).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")

@@ -2,7 +2,15 @@
 //!
 //! Each test owns its registry and temporary directories, so tests run in parallel.
 
+mod concurrency;
 mod harness_selftest;
+mod image_cmds;
+mod image_safety;
 mod images;
+mod login;
 mod oxpod;
+mod pull;
+mod push;
 mod registry;
+mod support;
+mod system;
