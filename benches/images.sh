@@ -56,9 +56,9 @@ rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 
 bench() { # name, oxpod command, podman command, prepare-oxpod, prepare-podman
   local name=$1 oxc=$2 pmc=$3 oxp=${4:-true} pmp=${5:-true}
-  local args=(--style none --warmup 2 --runs "$RUNS" --export-json "$work/h.json" --prepare "$oxp" "$oxc")
+  local args=(-N --style none --warmup 2 --runs "$RUNS" --export-json "$work/h.json" --prepare "$oxp" "$oxc")
   if $have_podman; then args+=(--prepare "$pmp" "$pmc"); fi
-  hyperfine "${args[@]}" >/dev/null
+  hyperfine "${args[@]}" >/dev/null 2>&1
   read -r ox_ms pm_ms <<<"$(median "$work/h.json")"
   eval "$oxp" >/dev/null 2>&1
   local ox_rss pm_rss="-" ratio="-"
