@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod engine;
 pub mod image;
+pub mod runtime;
 pub mod state;
 pub mod sys;

@@ -2,6 +2,7 @@
 //!
 //! Each test owns its registry and temporary directories, so tests run in parallel.
 
+mod archives;
 mod concurrency;
 mod harness_selftest;
 mod image_cmds;
