@@ -8,5 +8,7 @@ pub mod cli;
 pub mod engine;
 pub mod image;
 pub mod runtime;
+pub mod spec;
 pub mod state;
+pub mod storage;
 pub mod sys;

@@ -88,6 +88,43 @@ pub fn template(format: &str, rows: &[Row]) -> Result<String, String> {
     Ok(out)
 }
 
+/// Render a Go-template-like format over a JSON document (for `inspect --format`):
+/// `{{.State.Status}}` follows keys, `{{json .Config}}` prints JSON; strings print bare.
+pub fn json_template(format: &str, value: &serde_json::Value) -> Result<String, String> {
+    let body = format.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("}}")
+            .ok_or_else(|| format!("unterminated {{{{ in format {format:?}"))?
+            + start;
+        let expr = rest[start + 2..end].trim();
+        let (as_json, path) = match expr.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, expr),
+        };
+        let path = path
+            .strip_prefix('.')
+            .ok_or_else(|| format!("unsupported template expression {{{{{expr}}}}}"))?;
+        let mut node = value;
+        for key in path.split('.').filter(|k| !k.is_empty()) {
+            node = node
+                .get(key)
+                .ok_or_else(|| format!("can't evaluate field {key} in {format:?}"))?;
+        }
+        match node {
+            serde_json::Value::String(s) if !as_json => out.push_str(s),
+            serde_json::Value::Null if !as_json => out.push_str("<nil>"),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Sizes in SI units with three significant digits, as Podman's `images` prints them.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
@@ -172,6 +209,20 @@ mod tests {
             "ID\tTAG\nabc\tlatest\n"
         );
         assert!(template("{{.Nope}}", &[row]).unwrap_err().contains("Nope"));
+    }
+
+    #[test]
+    fn json_templates_follow_paths() {
+        let v = serde_json::json!({"State": {"Status": "running", "Pid": 7}, "Config": {"Cmd": ["sh"]}});
+        assert_eq!(
+            json_template("{{.State.Status}} {{.State.Pid}}", &v).unwrap(),
+            "running 7"
+        );
+        assert_eq!(
+            json_template("{{json .Config.Cmd}}", &v).unwrap(),
+            r#"["sh"]"#
+        );
+        assert!(json_template("{{.Nope}}", &v).is_err());
     }
 
     #[test]

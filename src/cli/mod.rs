@@ -2,6 +2,7 @@
 //! Commands fill engine options, call the engine and print its reports; nothing here reaches
 //! below the engine.
 
+mod containers;
 mod format;
 mod images;
 mod login;
@@ -84,6 +85,36 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(images::ImageCommand),
+    /// Create a container.
+    #[command(disable_help_flag = true)]
+    Create(containers::CreateArgs),
+    /// Run a command in a new container.
+    #[command(disable_help_flag = true)]
+    Run(containers::RunArgs),
+    /// Start containers.
+    Start(containers::StartArgs),
+    /// Stop containers.
+    Stop(containers::StopArgs),
+    /// Restart containers.
+    Restart(containers::StopArgs),
+    /// Send a signal to containers.
+    Kill(containers::KillArgs),
+    /// Remove containers.
+    Rm(containers::RmArgs),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Show a container's output.
+    Logs(containers::LogsArgs),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(containers::WaitArgs),
+    /// Show details of containers or images.
+    Inspect(containers::InspectArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(containers::ContainerCommand),
+    /// Supervise one container (started by oxpod itself).
+    #[command(hide = true)]
+    ContainerMonitor(containers::MonitorArgs),
     /// Log in to a container registry.
     Login(login::LoginArgs),
     /// Log out of a container registry.
@@ -122,7 +153,31 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Load(args) => images::load(global, args),
         Command::Import(args) => images::import(global, args),
         Command::Image(cmd) => images::image(global, cmd),
+        Command::Create(args) => containers::create(global, args),
+        Command::Run(args) => containers::run(global, args),
+        Command::Start(args) => containers::start(global, args),
+        Command::Stop(args) => containers::stop(global, args),
+        Command::Restart(args) => containers::restart(global, args),
+        Command::Kill(args) => containers::kill(global, args),
+        Command::Rm(args) => containers::rm(global, args),
+        Command::Ps(args) => containers::ps(global, args),
+        Command::Logs(args) => containers::logs(global, args),
+        Command::Wait(args) => containers::wait(global, args),
+        Command::Inspect(args) => containers::inspect(global, args),
+        Command::Container(cmd) => containers::container(global, cmd),
+        Command::ContainerMonitor(args) => containers::monitor(global, args),
         Command::Login(args) => login::login(global, args),
         Command::Logout(args) => login::logout(global, args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

@@ -2,12 +2,19 @@
 //! Options in, reports out; it owns the state store and the on-disk layout of a root.
 
 mod archive;
+mod attach;
+mod containers;
 mod images;
 mod info;
+mod monitor;
+mod volumes;
 
 pub use archive::*;
+pub use containers::*;
 pub use images::*;
 pub use info::*;
+pub use monitor::*;
+pub use volumes::*;
 
 use std::path::{Path, PathBuf};
 
@@ -94,6 +101,17 @@ pub enum EngineError {
     #[error("{0}")]
     #[diagnostic(help("`oxpod images` lists the images in this store"))]
     ImageNotFound(String),
+    #[error("{0}")]
+    #[diagnostic(help("`oxpod ps -a` lists the containers in this store"))]
+    ContainerNotFound(String),
+    #[error("{0}")]
+    VolumeNotFound(String),
+    /// The container's command exists but cannot be executed (exit 126, as Podman).
+    #[error("{0}")]
+    NotExecutable(String),
+    /// The container's command does not exist (exit 127, as Podman).
+    #[error("{0}")]
+    CommandNotFound(String),
     #[error("{0}")]
     Pull(String),
     #[error("{0}")]

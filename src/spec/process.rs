@@ -177,13 +177,12 @@ pub fn build_env(
     home: &str,
 ) -> Vec<String> {
     let mut env: Vec<(String, String)> = Vec::new();
-    let mut set = |key: &str, value: &str, replace: bool| {
-        match env.iter_mut().find(|(k, _)| k == key) {
+    let mut set =
+        |key: &str, value: &str, replace: bool| match env.iter_mut().find(|(k, _)| k == key) {
             Some(entry) if replace => entry.1 = value.to_string(),
             Some(_) => {}
             None => env.push((key.to_string(), value.to_string())),
-        }
-    };
+        };
     set("PATH", DEFAULT_PATH, true);
     if tty {
         set("TERM", "xterm", true);
@@ -206,7 +205,9 @@ pub fn build_env(
 pub fn resolve_workdir(flag: Option<&Path>, image: Option<&str>) -> PathBuf {
     match (flag, image) {
         (Some(dir), _) => super::container::normalize(dir),
-        (None, Some(dir)) if !dir.is_empty() => super::container::normalize(&Path::new("/").join(dir)),
+        (None, Some(dir)) if !dir.is_empty() => {
+            super::container::normalize(&Path::new("/").join(dir))
+        }
         _ => PathBuf::from("/"),
     }
 }
@@ -235,20 +236,23 @@ pub fn resolve_user(rootfs: &Path, user: Option<&str>) -> Result<ResolvedUser, S
         .map(|t| parse_passwd(&t))
         .unwrap_or_default();
     let entry = match user_part.parse::<u32>() {
-        Ok(uid) => passwd.iter().find(|e| e.uid == uid).cloned().map(Ok).unwrap_or(Ok(
-            PasswdEntry {
+        // A numeric user needs no entry: gid 0 and home `/` then, as runc does.
+        Ok(uid) => passwd
+            .iter()
+            .find(|e| e.uid == uid)
+            .cloned()
+            .unwrap_or(PasswdEntry {
                 name: String::new(),
                 uid,
                 gid: 0,
                 home: "/".into(),
-            },
-        )),
+            }),
         Err(_) => passwd
             .iter()
             .find(|e| e.name == user_part)
             .cloned()
-            .ok_or_else(|| SpecError::UnknownUser(user_part.to_string())),
-    }?;
+            .ok_or_else(|| SpecError::UnknownUser(user_part.to_string()))?,
+    };
 
     let needs_groups = group_part.is_some_and(|g| g.parse::<u32>().is_err())
         || (group_part.is_none() && !entry.name.is_empty());
@@ -359,9 +363,8 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
 
 /// Read a file of the image by its in-container path; `None` when it does not exist.
 fn read_rootfs_file(rootfs: &Path, path: &str) -> Result<Option<String>, SpecError> {
-    let host_path = resolve_in_rootfs(rootfs, Path::new(path)).map_err(|e| {
-        SpecError::io(rootfs.join(path.trim_start_matches('/')), e)
-    })?;
+    let host_path = resolve_in_rootfs(rootfs, Path::new(path))
+        .map_err(|e| SpecError::io(rootfs.join(path.trim_start_matches('/')), e))?;
     // O_NOFOLLOW: the last component was resolved above; refuse one swapped in since.
     let file = OpenOptions::new()
         .read(true)
@@ -419,10 +422,7 @@ pub fn resolve_in_rootfs(rootfs: &Path, path: &Path) -> io::Result<PathBuf> {
             Ok(meta) if meta.file_type().is_symlink() => {
                 hops += 1;
                 if hops > MAX_SYMLINKS {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Other,
-                        "too many levels of symbolic links",
-                    ));
+                    return Err(io::Error::other("too many levels of symbolic links"));
                 }
                 let target = std::fs::read_link(&candidate)?;
                 if target.is_absolute() {
@@ -468,7 +468,13 @@ mod tests {
         let cases: &[Case] = &[
             // image ep, image cmd, --entrypoint, command => args
             (Some(&ep), Some(&cmd), None, None, &["/ep", "cmd-arg"]),
-            (Some(&ep), Some(&cmd), None, Some(&user_cmd), &["/ep", "user-arg"]),
+            (
+                Some(&ep),
+                Some(&cmd),
+                None,
+                Some(&user_cmd),
+                &["/ep", "user-arg"],
+            ),
             (Some(&ep), Some(&cmd), Some(&user_ep), None, &["/user-ep"]),
             (
                 Some(&ep),
@@ -483,7 +489,13 @@ mod tests {
             (None, None, None, Some(&user_cmd), &["user-arg"]),
             (None, Some(&cmd), Some(&user_ep), None, &["/user-ep"]),
             // `--entrypoint ""` clears the entrypoint and the image command.
-            (Some(&ep), Some(&cmd), Some(&[]), Some(&user_cmd), &["user-arg"]),
+            (
+                Some(&ep),
+                Some(&cmd),
+                Some(&[]),
+                Some(&user_cmd),
+                &["user-arg"],
+            ),
         ];
         for (i, (iep, icmd, uep, ucmd, want)) in cases.iter().enumerate() {
             let got = resolve_args(*iep, *icmd, *uep, *ucmd).unwrap();
@@ -534,7 +546,10 @@ mod tests {
 
     #[test]
     fn workdir_precedence() {
-        assert_eq!(resolve_workdir(Some(Path::new("/w")), Some("/img")), Path::new("/w"));
+        assert_eq!(
+            resolve_workdir(Some(Path::new("/w")), Some("/img")),
+            Path::new("/w")
+        );
         assert_eq!(resolve_workdir(None, Some("/img")), Path::new("/img"));
         assert_eq!(resolve_workdir(None, Some("app")), Path::new("/app"));
         assert_eq!(resolve_workdir(None, None), Path::new("/"));
@@ -588,7 +603,9 @@ mod tests {
 
         let err = resolve_user(r, Some("bob")).unwrap_err().to_string();
         assert_eq!(err, "unknown user \"bob\": not in the image's /etc/passwd");
-        let err = resolve_user(r, Some("app:nogroup")).unwrap_err().to_string();
+        let err = resolve_user(r, Some("app:nogroup"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"nogroup\""), "{err}");
     }
 
@@ -623,7 +640,10 @@ mod tests {
         let rootfs2 = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(rootfs2.path().join("etc")).unwrap();
         let ups = "../".repeat(64);
-        let rel = format!("{ups}{}", host_passwd.display().to_string().trim_start_matches('/'));
+        let rel = format!(
+            "{ups}{}",
+            host_passwd.display().to_string().trim_start_matches('/')
+        );
         symlink(&rel, rootfs2.path().join("etc/passwd")).unwrap();
         let err = resolve_user(rootfs2.path(), Some("bob")).unwrap_err();
         assert!(matches!(err, SpecError::UnknownUser(_)), "{err}");
@@ -631,8 +651,11 @@ mod tests {
         // A symlinked /etc directory is followed inside the rootfs.
         let rootfs3 = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(rootfs3.path().join("real-etc")).unwrap();
-        std::fs::write(rootfs3.path().join("real-etc/passwd"), "bob:x:5:6::/b:/bin/sh\n")
-            .unwrap();
+        std::fs::write(
+            rootfs3.path().join("real-etc/passwd"),
+            "bob:x:5:6::/b:/bin/sh\n",
+        )
+        .unwrap();
         symlink("/real-etc", rootfs3.path().join("etc")).unwrap();
         let u = resolve_user(rootfs3.path(), Some("bob")).unwrap();
         assert_eq!((u.uid, u.gid), (5, 6));
@@ -643,7 +666,9 @@ mod tests {
         let rootfs = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(rootfs.path().join("etc")).unwrap();
         symlink("/etc/passwd", rootfs.path().join("etc/passwd")).unwrap();
-        let err = resolve_user(rootfs.path(), Some("x")).unwrap_err().to_string();
+        let err = resolve_user(rootfs.path(), Some("x"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("symbolic links"), "{err}");
     }
 
@@ -684,7 +709,10 @@ mod tests {
         let hc = d.healthcheck.unwrap();
         assert_eq!(hc.interval, Duration::from_secs(5));
         assert_eq!(hc.retries, 3);
-        assert_eq!(ImageDefaults::from_config(None).unwrap(), ImageDefaults::default());
+        assert_eq!(
+            ImageDefaults::from_config(None).unwrap(),
+            ImageDefaults::default()
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use oci_spec::runtime::{
-    Arch, Capability, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
-    LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall, LinuxSyscallBuilder,
+    Arch, Capability, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
+    LinuxSeccompBuilder, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+    LinuxSyscallBuilder,
 };
 use serde::Deserialize;
 
@@ -21,6 +22,7 @@ const EPERM: u32 = 1;
 const ENOSYS: u32 = 38;
 
 /// System calls every container may make.
+#[rustfmt::skip]
 const ALLOWED: &[&str] = &[
     // files and descriptors
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
@@ -100,41 +102,32 @@ const ALLOWED: &[&str] = &[
 ];
 
 /// System calls allowed only with one of the capabilities; `EPERM` otherwise.
+#[rustfmt::skip]
 const NEED_CAPABILITY: &[(&[Capability], &[&str])] = &[
-    (
-        &[Capability::SysAdmin],
-        &[
-            "mount", "umount", "umount2", "mount_setattr", "move_mount", "open_tree", "fsopen",
-            "fsconfig", "fsmount", "fspick", "pivot_root", "unshare", "setns", "quotactl",
-            "quotactl_fd", "fanotify_init", "lookup_dcookie", "swapon", "swapoff",
-            "name_to_handle_at", "clone3",
-        ],
-    ),
+    (&[Capability::SysAdmin], &[
+        "mount", "umount", "umount2", "mount_setattr", "move_mount", "open_tree", "fsopen",
+        "fsconfig", "fsmount", "fspick", "pivot_root", "unshare", "setns", "quotactl",
+        "quotactl_fd", "fanotify_init", "lookup_dcookie", "swapon", "swapoff",
+        "name_to_handle_at", "clone3",
+    ]),
     (&[Capability::SysAdmin, Capability::Bpf], &["bpf"]),
     (&[Capability::SysAdmin, Capability::Perfmon], &["perf_event_open"]),
     (&[Capability::SysBoot], &["reboot", "kexec_load", "kexec_file_load"]),
-    (
-        &[Capability::SysModule],
-        &["init_module", "finit_module", "delete_module"],
-    ),
-    (
-        &[Capability::SysTime],
-        &["settimeofday", "stime", "clock_settime", "clock_settime64", "clock_adjtime", "clock_adjtime64"],
-    ),
+    (&[Capability::SysModule], &["init_module", "finit_module", "delete_module"]),
+    (&[Capability::SysTime], &[
+        "settimeofday", "stime", "clock_settime", "clock_settime64", "clock_adjtime",
+        "clock_adjtime64",
+    ]),
     (&[Capability::SysPacct], &["acct"]),
     (&[Capability::SysRawio], &["iopl", "ioperm"]),
     (&[Capability::SysChroot], &["chroot"]),
     (&[Capability::SysTtyConfig], &["vhangup"]),
     (&[Capability::Syslog], &["syslog"]),
     (&[Capability::DacReadSearch], &["open_by_handle_at"]),
-    (
-        &[Capability::SysNice],
-        &["mbind", "set_mempolicy", "set_mempolicy_home_node", "migrate_pages", "move_pages"],
-    ),
-    (
-        &[Capability::SysPtrace],
-        &["kcmp", "pidfd_getfd", "userfaultfd"],
-    ),
+    (&[Capability::SysNice], &[
+        "mbind", "set_mempolicy", "set_mempolicy_home_node", "migrate_pages", "move_pages",
+    ]),
+    (&[Capability::SysPtrace], &["kcmp", "pidfd_getfd", "userfaultfd"]),
 ];
 
 /// Tracing calls: safe since Linux 4.8 (seccomp is re-checked after a tracer changes a
@@ -144,6 +137,7 @@ const PTRACE_SAFE_KERNEL: (u32, u32) = (4, 8);
 
 /// Always refused with `EPERM`: the kernel keyring is not namespaced, and the rest are
 /// obsolete or known attack surface.
+#[rustfmt::skip]
 const DENIED: &[&str] = &[
     "add_key", "keyctl", "request_key", "modify_ldt", "uselib", "vm86", "vm86old",
     "nfsservctl", "create_module", "get_kernel_syms", "query_module", "_sysctl", "ustat",
@@ -167,11 +161,11 @@ pub fn default_profile(caps: &HashSet<Capability>, kernel: Option<(u32, u32)>) -
     for (needs, names) in NEED_CAPABILITY {
         if needs.iter().any(|c| caps.contains(c)) {
             allowed.extend(*names);
-        } else if !names.contains(&"clone3") {
-            denied.extend(*names);
+        } else {
+            // clone3 is left to the default ENOSYS: its flags live in memory seccomp
+            // cannot inspect, and libc falls back to clone on ENOSYS (not on EPERM).
+            denied.extend(names.iter().filter(|n| **n != "clone3"));
         }
-        // clone3 without CAP_SYS_ADMIN is left to the default ENOSYS: its flags live in
-        // memory seccomp cannot inspect, and libc falls back to clone on ENOSYS.
     }
     let ptrace_ok =
         caps.contains(&Capability::SysPtrace) || kernel.is_some_and(|k| k >= PTRACE_SAFE_KERNEL);
@@ -183,24 +177,42 @@ pub fn default_profile(caps: &HashSet<Capability>, kernel: Option<(u32, u32)>) -
     if !allowed.is_empty() {
         syscalls.push(rule(&allowed, LinuxSeccompAction::ScmpActAllow, None, None));
     }
-    syscalls.push(rule(&denied, LinuxSeccompAction::ScmpActErrno, Some(EPERM), None));
+    syscalls.push(rule(
+        &denied,
+        LinuxSeccompAction::ScmpActErrno,
+        Some(EPERM),
+        None,
+    ));
 
     if caps.contains(&Capability::SysAdmin) {
-        syscalls.push(rule(&["clone"], LinuxSeccompAction::ScmpActAllow, None, None));
+        syscalls.push(rule(
+            &["clone"],
+            LinuxSeccompAction::ScmpActAllow,
+            None,
+            None,
+        ));
     } else {
-        let mut arg = LinuxSeccompArg::default();
-        arg.set_index(clone_flags_index());
-        arg.set_value(CLONE_NAMESPACE_FLAGS);
-        arg.set_value_two(Some(0));
-        arg.set_op(LinuxSeccompOperator::ScmpCmpMaskedEq);
-        syscalls.push(rule(&["clone"], LinuxSeccompAction::ScmpActAllow, None, Some(vec![arg])));
+        let arg = seccomp_arg(
+            clone_flags_index(),
+            CLONE_NAMESPACE_FLAGS,
+            Some(0),
+            LinuxSeccompOperator::ScmpCmpMaskedEq,
+        );
+        syscalls.push(rule(
+            &["clone"],
+            LinuxSeccompAction::ScmpActAllow,
+            None,
+            Some(vec![arg]),
+        ));
     }
     for &persona in PERSONALITIES {
-        let mut arg = LinuxSeccompArg::default();
-        arg.set_index(0);
-        arg.set_value(persona);
-        arg.set_op(LinuxSeccompOperator::ScmpCmpEq);
-        syscalls.push(rule(&["personality"], LinuxSeccompAction::ScmpActAllow, None, Some(vec![arg])));
+        let arg = seccomp_arg(0, persona, None, LinuxSeccompOperator::ScmpCmpEq);
+        syscalls.push(rule(
+            &["personality"],
+            LinuxSeccompAction::ScmpActAllow,
+            None,
+            Some(vec![arg]),
+        ));
     }
 
     let mut profile = LinuxSeccomp::default();
@@ -209,6 +221,25 @@ pub fn default_profile(caps: &HashSet<Capability>, kernel: Option<(u32, u32)>) -
     profile.set_architectures(Some(native_arches().1.to_vec()));
     profile.set_syscalls(Some(syscalls));
     profile
+}
+
+fn seccomp_arg(
+    index: usize,
+    value: u64,
+    value_two: Option<u64>,
+    op: LinuxSeccompOperator,
+) -> LinuxSeccompArg {
+    let builder = LinuxSeccompArgBuilder::default()
+        .index(index)
+        .value(value)
+        .op(op);
+    let builder = match value_two {
+        Some(v) => builder.value_two(v),
+        None => builder,
+    };
+    builder
+        .build()
+        .expect("every field of a seccomp argument is set")
 }
 
 fn rule(
@@ -234,7 +265,10 @@ fn clone_flags_index() -> usize {
 /// seccomp architectures a container may run code for.
 fn native_arches() -> (&'static str, &'static [Arch]) {
     if cfg!(target_arch = "x86_64") {
-        ("amd64", &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32])
+        (
+            "amd64",
+            &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32],
+        )
     } else if cfg!(target_arch = "aarch64") {
         ("arm64", &[Arch::ScmpArchAarch64, Arch::ScmpArchArm])
     } else if cfg!(target_arch = "riscv64") {
@@ -365,7 +399,10 @@ fn convert_profile(
                 _ => true,
             }
             && !exc.caps.as_ref().is_some_and(|c| c.iter().any(has_cap))
-            && !exc.arches.as_ref().is_some_and(|a| a.iter().any(|x| x == go_arch));
+            && !exc
+                .arches
+                .as_ref()
+                .is_some_and(|a| a.iter().any(|x| x == go_arch));
         if !wanted {
             continue;
         }
@@ -435,10 +472,21 @@ mod tests {
         assert_eq!(p.default_errno_ret(), Some(ENOSYS));
         assert_eq!(action_for(&p, "read"), vec![(ALLOW, None)]);
         for denied in [
-            "mount", "kexec_load", "init_module", "reboot", "swapon", "bpf", "perf_event_open",
-            "keyctl", "unshare",
+            "mount",
+            "kexec_load",
+            "init_module",
+            "reboot",
+            "swapon",
+            "bpf",
+            "perf_event_open",
+            "keyctl",
+            "unshare",
         ] {
-            assert_eq!(action_for(&p, denied), vec![(ERRNO, Some(EPERM))], "{denied}");
+            assert_eq!(
+                action_for(&p, denied),
+                vec![(ERRNO, Some(EPERM))],
+                "{denied}"
+            );
         }
         // clone3 falls to the default ENOSYS; clone is filtered on its flags.
         assert!(action_for(&p, "clone3").is_empty());
@@ -449,7 +497,10 @@ mod tests {
             .iter()
             .find(|r| r.names() == &["clone"])
             .unwrap();
-        assert_eq!(clone.args().as_ref().unwrap()[0].value(), CLONE_NAMESPACE_FLAGS);
+        assert_eq!(
+            clone.args().as_ref().unwrap()[0].value(),
+            CLONE_NAMESPACE_FLAGS
+        );
         assert_eq!(action_for(&p, "personality").len(), PERSONALITIES.len());
         // Modern kernels allow ptrace without the capability.
         assert_eq!(action_for(&p, "ptrace"), vec![(ALLOW, None)]);
@@ -458,7 +509,10 @@ mod tests {
     #[test]
     fn every_call_has_one_verdict() {
         // libseccomp refuses two unconditional rules with different actions for one call.
-        for set in [caps(&[]), caps(&[Capability::SysAdmin, Capability::SysPtrace])] {
+        for set in [
+            caps(&[]),
+            caps(&[Capability::SysAdmin, Capability::SysPtrace]),
+        ] {
             let p = default_profile(&set, None);
             let mut seen = HashSet::new();
             for r in p.syscalls().as_ref().unwrap() {
@@ -537,13 +591,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");
         std::fs::write(&path, r#"{"defaultAction": "SCMP_ACT_BOGUS"}"#).unwrap();
-        let err = load_profile(&path, &caps(&[]), None).unwrap_err().to_string();
+        let err = load_profile(&path, &caps(&[]), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("p.json"), "{err}");
         let err = load_profile(&dir.path().join("none.json"), &caps(&[]), None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("none.json"), "{err}");
-        assert!(convert_profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ALLOW"}]}"#, &caps(&[]), None).is_err());
+        assert!(
+            convert_profile(
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ALLOW"}]}"#,
+                &caps(&[]),
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]

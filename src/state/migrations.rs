@@ -45,6 +45,44 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX image_digests_image ON image_digests(image_id);
     "#,
+    // 2: containers and volumes.
+    r#"
+    CREATE TABLE containers (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        image_id     TEXT NOT NULL REFERENCES images(id),
+        image_name   TEXT NOT NULL,        -- as the user gave it
+        spec         TEXT NOT NULL,        -- ContainerSpec JSON
+        created      TEXT NOT NULL,
+        status       TEXT NOT NULL,        -- created | running | paused | exited
+        pid          INTEGER,              -- container init, while running
+        monitor_pid  INTEGER,
+        monitor_start INTEGER,             -- monitor's start time (clock ticks), against pid reuse
+        started_at   TEXT,
+        finished_at  TEXT,
+        exit_code    INTEGER,
+        oom_killed   INTEGER NOT NULL DEFAULT 0,
+        restart_count INTEGER NOT NULL DEFAULT 0,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        health       TEXT,                 -- starting | healthy | unhealthy, with a health check
+        health_failing INTEGER NOT NULL DEFAULT 0,
+        health_log   TEXT                  -- JSON array of the last results
+    );
+    CREATE INDEX containers_image ON containers(image_id);
+    CREATE TABLE volumes (
+        name        TEXT PRIMARY KEY,
+        created     TEXT NOT NULL,
+        labels      TEXT NOT NULL DEFAULT '{}',
+        options     TEXT NOT NULL DEFAULT '{}',
+        anonymous   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE container_volumes (
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        volume       TEXT NOT NULL REFERENCES volumes(name),
+        PRIMARY KEY (container_id, volume)
+    );
+    CREATE INDEX container_volumes_volume ON container_volumes(volume);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -2,9 +2,12 @@
 //! `oxpod` process. There is no daemon, so SQLite's locking is what serialises concurrent
 //! commands: every change is one short `BEGIN IMMEDIATE` transaction, and readers never block.
 
+pub mod containers;
 pub mod images;
 mod migrations;
+pub mod volumes;
 
+pub use containers::{ContainerRecord, ContainerStatus};
 pub use images::{ImageLayer, ImageName, ImageRecord};
 
 use std::path::{Path, PathBuf};

@@ -67,6 +67,30 @@ pub fn remove_all(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Take ownership of a descriptor this process inherited from its parent by number (the
+/// parent passes the number on the command line).
+pub fn adopt_inherited_fd(fd: i32) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the parent opened this descriptor for this process alone and told us its
+    // number; nothing else in this process owns or closes it.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::os::fd::OwnedFd::from_raw_fd(fd)
+    }
+}
+
+/// Set or clear close-on-exec on a descriptor (to hand one, and only one, to a child).
+pub fn set_cloexec(fd: &impl std::os::fd::AsFd, on: bool) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
+    fcntl(fd, FcntlArg::F_SETFD(flags)).map_err(io::Error::from)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

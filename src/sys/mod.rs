@@ -4,4 +4,5 @@
 
 pub mod fs;
 pub mod lock;
+pub mod process;
 pub mod signal;
