@@ -4,10 +4,12 @@
 
 mod containers;
 mod format;
+mod healthcheck;
 mod images;
 mod login;
 mod progress;
 mod system;
+mod volumes;
 
 use std::path::PathBuf;
 
@@ -112,9 +114,15 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(containers::ContainerCommand),
+    /// Run containers' health checks.
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
     /// Supervise one container (started by oxpod itself).
     #[command(hide = true)]
     ContainerMonitor(containers::MonitorArgs),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
     /// Log in to a container registry.
     Login(login::LoginArgs),
     /// Log out of a container registry.
@@ -165,7 +173,9 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Wait(args) => containers::wait(global, args),
         Command::Inspect(args) => containers::inspect(global, args),
         Command::Container(cmd) => containers::container(global, cmd),
+        Command::Healthcheck(cmd) => healthcheck::healthcheck(global, cmd),
         Command::ContainerMonitor(args) => containers::monitor(global, args),
+        Command::Volume(cmd) => volumes::volume(global, cmd),
         Command::Login(args) => login::login(global, args),
         Command::Logout(args) => login::logout(global, args),
     }

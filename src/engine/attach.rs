@@ -1,18 +1,27 @@
 //! The caller's side of a foreground container: wait for the monitor (our child) to exit,
 //! forwarding the signals this process receives, and exit with the container's code.
+//!
+//! For a container with a terminal (`-t`) the monitor relays between the container's pty and
+//! the stdio it shares with this process. Here, with `-it` on a terminal, the caller's
+//! terminal goes into raw mode (keys, ^C included, reach the container's terminal, which
+//! interprets them) until the monitor exits; and SIGWINCH, which only the terminal's
+//! foreground process (this one) receives, is passed to the monitor, which then reads the new
+//! size from the same terminal and sets it on the container's.
 
+use std::os::fd::AsFd;
 use std::process::Child;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use std::os::fd::AsFd;
 
 use super::{EngineError, Result};
+use crate::spec::ContainerSpec;
 use crate::sys::process;
+use crate::sys::tty;
 
 /// Wait for an attached monitor; returns the container's exit code.
-pub(crate) fn wait_foreground(mut child: Child) -> Result<i32> {
+pub(crate) fn wait_foreground(mut child: Child, spec: &ContainerSpec) -> Result<i32> {
     let pid = child.id() as i32;
     let mut mask = SigSet::empty();
     for s in [
@@ -25,10 +34,26 @@ pub(crate) fn wait_foreground(mut child: Child) -> Result<i32> {
     ] {
         mask.add(s);
     }
+    if spec.tty {
+        mask.add(Signal::SIGWINCH);
+    }
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
     let io = |e: std::io::Error| EngineError::Io {
         path: "monitor".into(),
         source: e,
+    };
+    let stdin = std::io::stdin();
+    // Restored when this guard drops: on return, on an error below, and on a panic.
+    let _raw = if spec.tty && spec.stdin && tty::is_terminal(stdin.as_fd()) {
+        match tty::RawMode::enter(stdin.as_fd()) {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                tracing::warn!("cannot put the terminal in raw mode: {e}");
+                None
+            }
+        }
+    } else {
+        None
     };
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| io(e.into()))?;

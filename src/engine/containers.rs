@@ -96,7 +96,7 @@ pub(crate) fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
 
 impl Engine {
     pub(crate) fn container_dir(&self, id: &str) -> ContainerDir {
-        ContainerDir::new(&self.paths.root, id)
+        ContainerDir::new(&self.paths.root, &self.paths.runroot, id)
     }
 
     /// Where the runtime keeps its transient per-container state.
@@ -322,7 +322,7 @@ impl Engine {
         let resolv = spec::resolv_conf(&host_resolv, &spec.dns, &spec.dns_search, host_network);
         let write_file = |name: &str, content: &str| -> Result<PathBuf> {
             let path = dir.file(name);
-            crate::sys::fs::write_atomic(&path, content.as_bytes(), 0o644)
+            crate::sys::fs::write_replace(&path, content.as_bytes(), 0o644)
                 .map_err(io_err(&path))?;
             Ok(path)
         };
@@ -344,12 +344,12 @@ impl Engine {
             files: &files,
             volume_sources: &volume_sources,
             host: &host,
-            init_binary: None,
+            init_binary: spec.init.then(super::find_init_binary).flatten().as_deref(),
         })
         .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let json = serde_json::to_vec_pretty(&oci).expect("an OCI spec serialises");
         let path = dir.config();
-        crate::sys::fs::write_atomic(&path, &json, 0o600).map_err(io_err(&path))?;
+        crate::sys::fs::write_replace(&path, &json, 0o600).map_err(io_err(&path))?;
         Ok(())
     }
 
@@ -441,7 +441,7 @@ impl Engine {
         }
         match attach {
             Attach::Detached => Ok(None),
-            Attach::Foreground => Ok(Some(super::attach::wait_foreground(child)?)),
+            Attach::Foreground => Ok(Some(super::attach::wait_foreground(child, &spec)?)),
         }
     }
 

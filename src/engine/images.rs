@@ -789,6 +789,8 @@ impl Engine {
     }
 
     /// `rmi`: untag names, delete images left without names, then collect unused layers.
+    /// An image a container uses is refused; with `force`, those containers are removed
+    /// first (as Podman's `rmi -f`), and an image with several names loses them all.
     /// Keeps going past failures, which land in the report.
     pub fn remove_images(
         &mut self,
@@ -803,7 +805,7 @@ impl Engine {
             names.to_vec()
         };
         for target in &targets {
-            if let Err(e) = self.remove_one(target, force || all, &mut report) {
+            if let Err(e) = self.remove_one(target, force, force || all, &mut report) {
                 report.errors.push(e);
             }
         }
@@ -811,7 +813,16 @@ impl Engine {
         Ok(report)
     }
 
-    fn remove_one(&mut self, target: &str, force: bool, report: &mut RemoveReport) -> Result<()> {
+    /// Remove one image (or untag one of its names). `remove_users` removes the containers
+    /// using an image that is to be deleted; `every_name` deletes an image named by ID
+    /// although it has several names.
+    fn remove_one(
+        &mut self,
+        target: &str,
+        remove_users: bool,
+        every_name: bool,
+        report: &mut RemoveReport,
+    ) -> Result<()> {
         let image = self.find_image(target)?;
         // Naming an image by one of its names untags that name; by ID, removes the image.
         let by_name = image.names.iter().find(|n| {
@@ -821,6 +832,21 @@ impl Engine {
                 .any(|c| &c.to_string() == *n)
         });
         let by_name = by_name.cloned();
+        let only_untags = by_name.is_some() && image.names.len() > 1;
+        if !only_untags {
+            let users = self.store.containers_using_image(&image.id)?;
+            if !users.is_empty() {
+                if !remove_users {
+                    return Err(image_in_use(&image.id, &users));
+                }
+                for user in &users {
+                    match self.remove_container(user, true, false) {
+                        Ok(_) | Err(EngineError::ContainerNotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
         self.store.write(|tx| -> Result<()> {
             // Decide on the image as it is now: another command may have removed it, or moved
             // or added names, since it was looked up.
@@ -838,7 +864,7 @@ impl Engine {
                     report.untagged.push(name);
                 }
                 _ => {
-                    if names.len() > 1 && !force {
+                    if names.len() > 1 && !every_name {
                         return Err(EngineError::Conflict(format!(
                             "unable to delete image {}: it is referred to by {} names ({}); remove them one by one or use --force",
                             &image.id[..12.min(image.id.len())],
@@ -846,8 +872,8 @@ impl Engine {
                             names.join(", ")
                         )));
                     }
+                    delete_image(tx, &image.id)?;
                     report.untagged.extend(names);
-                    write::remove_image(tx, &image.id)?;
                     report.deleted.push(image.id.clone());
                 }
             }
@@ -855,23 +881,38 @@ impl Engine {
         })
     }
 
-    /// `image prune`: remove dangling images (all unused ones with `all`).
+    /// `image prune`: remove dangling images (all unused ones with `all`). Images a
+    /// container uses are kept, dangling or not.
     pub fn prune_images(&mut self, all: bool) -> Result<RemoveReport> {
         let mut report = RemoveReport::default();
-        let victims: Vec<ImageRecord> = self
-            .store
-            .images()?
-            .into_iter()
-            .filter(|i| all || i.names.is_empty())
-            .collect();
-        self.store.write(|tx| -> Result<()> {
-            for image in &victims {
-                report.untagged.extend(image.names.iter().cloned());
-                write::remove_image(tx, &image.id)?;
-                report.deleted.push(image.id.clone());
+        let mut victims = Vec::new();
+        for image in self.store.images()? {
+            if (all || image.names.is_empty())
+                && self.store.containers_using_image(&image.id)?.is_empty()
+            {
+                victims.push(image);
             }
-            Ok(())
-        })?;
+        }
+        // One transaction per image: a container created meanwhile keeps its image (the
+        // database refuses to delete it) without undoing the rest of the prune.
+        for image in &victims {
+            let removed = self.store.write(|tx| -> Result<Vec<String>> {
+                if !write::image_exists(tx, &image.id)? {
+                    return Ok(Vec::new());
+                }
+                let names = write::names_of(tx, &image.id)?;
+                delete_image(tx, &image.id)?;
+                Ok(names)
+            });
+            match removed {
+                Ok(names) => {
+                    report.untagged.extend(names);
+                    report.deleted.push(image.id.clone());
+                }
+                Err(EngineError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.collect_garbage()?;
         Ok(report)
     }
@@ -982,6 +1023,39 @@ impl Engine {
                 Ok(true)
             }
         }
+    }
+}
+
+/// The error for deleting an image containers use: Podman's exit status 2 (a conflict).
+fn image_in_use(image_id: &str, users: &[String]) -> EngineError {
+    EngineError::Conflict(format!(
+        "image {} is in use by {} {}: remove {} first, or use --force to remove {} too",
+        &image_id[..12.min(image_id.len())],
+        if users.len() == 1 {
+            "container"
+        } else {
+            "containers"
+        },
+        users.join(", "),
+        if users.len() == 1 { "it" } else { "them" },
+        if users.len() == 1 { "it" } else { "them" },
+    ))
+}
+
+/// Delete an image row. The database refuses while a container refers to it (one may have
+/// been created since the caller checked); that is the in-use conflict, not a database error.
+fn delete_image(tx: &rusqlite::Transaction, image_id: &str) -> Result<()> {
+    match write::remove_image(tx, image_id) {
+        Ok(_) => Ok(()),
+        Err(crate::state::StateError::Sql(rusqlite::Error::SqliteFailure(e, _)))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(EngineError::Conflict(format!(
+                "image {} is in use by a container created meanwhile",
+                &image_id[..12.min(image_id.len())]
+            )))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

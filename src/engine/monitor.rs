@@ -1,10 +1,16 @@
 //! The per-container monitor: the `oxpod` binary re-executed under a hidden subcommand, one
 //! per running container. It is the parent and reaper of the container's init, owns its
-//! stdio and log, records its exit, applies the restart policy, and exits with the
-//! container's exit code. It stays single-threaded: the built-in runtime clones it.
+//! stdio (pipes, or the master of its terminal) and log, runs its health checks, records its
+//! exit, applies the restart policy, and exits with the container's exit code.
+//!
+//! It stays single-threaded, because the built-in runtime clones it: one `poll` loop waits on
+//! the signalfd, the container's output, the attached caller's input and a health check's
+//! output, with a timeout for the next health check or a check's deadline.
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -12,17 +18,22 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{Pid, pipe2, read};
 
-use super::{Engine, Result};
-use crate::runtime::builtin::BuiltinRuntime;
+use super::{Engine, EngineError, Result};
+use crate::image::manifest::ImageConfig;
+use crate::runtime::OciRuntime;
+use crate::runtime::ContainerIo;
 use crate::runtime::cgroups::{self, CgroupLayout};
+use crate::runtime::health::{self, CheckProcess, HealthLogEntry, HealthState, HealthStatus};
 use crate::runtime::logs::{LogWriter, Stream};
-use crate::runtime::{ContainerIo, OciRuntime};
-use crate::spec::RestartPolicy;
+use crate::spec::{ContainerSpec, HealthCheck, ImageDefaults, RestartPolicy};
 use crate::state::containers::write;
+use crate::state::{ContainerRecord, ContainerStatus};
+use crate::storage::ContainerDir;
 use crate::sys::process;
+use crate::sys::tty;
 
 /// How the monitor was started.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,6 +43,15 @@ pub struct MonitorOptions {
     /// Copy the container's output to the monitor's own stdout/stderr (the attached CLI's)
     /// and give it the monitor's stdin.
     pub attach: bool,
+}
+
+/// What `healthcheck run` reports.
+#[derive(Debug, Clone)]
+pub struct HealthCheckReport {
+    /// The container's health after this check.
+    pub status: HealthStatus,
+    /// This check's result.
+    pub result: HealthLogEntry,
 }
 
 /// Signals the monitor handles itself; the rest keep their defaults.
@@ -98,6 +118,40 @@ pub fn should_restart(
     }
 }
 
+/// The init `--init` runs as the container's PID 1: catatonit (Podman's choice), else tini.
+/// Statically linked builds come first: the binary is bind-mounted into images that may have
+/// no C library.
+pub(crate) fn find_init_binary() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    const PLACES: &[&str] = &[
+        "/usr/libexec/podman/catatonit",
+        "/usr/bin/catatonit",
+        "/usr/libexec/catatonit/catatonit",
+        "/usr/local/bin/catatonit",
+        "/usr/bin/tini-static",
+        "/usr/local/bin/tini-static",
+        "/usr/bin/tini",
+        "/usr/local/bin/tini",
+        "/sbin/tini",
+    ];
+    let executable = |p: &PathBuf| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    PLACES
+        .iter()
+        .map(PathBuf::from)
+        .chain(["catatonit", "tini-static", "tini"].iter().flat_map(|name| {
+            on_path
+                .iter()
+                .map(move |dir| dir.join(name))
+                .collect::<Vec<_>>()
+        }))
+        .find(executable)
+}
+
 struct Ready(Option<std::fs::File>);
 
 impl Ready {
@@ -106,6 +160,95 @@ impl Ready {
             let _ = file.write_all(message.as_bytes());
         }
     }
+}
+
+/// The container's side of one run: its output streams, and its terminal when it has one.
+struct RunIo {
+    /// stdout and stderr pipes; or, with a terminal, its master (as stdout) alone.
+    outputs: [Option<(OwnedFd, Stream)>; 2],
+    terminal: Option<TerminalIo>,
+    /// Holds the write end of an `-i` container's stdin pipe open while it runs.
+    keep_stdin_open: Option<OwnedFd>,
+}
+
+/// The master of the container's terminal, for input and resizes (a second descriptor: the
+/// output side may close on a hang-up while input still has somewhere to go).
+struct TerminalIo {
+    master: OwnedFd,
+    /// Copy the monitor's stdin (the attached caller's) into the terminal.
+    read_stdin: bool,
+    /// Input read but not yet written: the master is non-blocking, and a full terminal
+    /// input queue must not stall the loop.
+    pending: Vec<u8>,
+}
+
+/// The health check of one run: when the next check is due, and the one running.
+struct Prober {
+    check: HealthCheck,
+    args: Vec<String>,
+    process: CheckProcess,
+    state_root: PathBuf,
+    next: Instant,
+    running: Option<health::RunningCheck>,
+}
+
+/// What the poll loop waits on, slot by slot.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Signals,
+    Output(usize),
+    Stdin,
+    TerminalInput,
+    CheckOutput,
+}
+
+/// Bind the console socket the runtime sends the terminal's master over, in the bundle
+/// directory. A socket path holds at most 108 bytes and runroots can be deep, so it is bound
+/// by its relative name from inside the directory (the monitor is single-threaded; its
+/// working directory is `/` otherwise).
+fn bind_console_socket(dir: &Path) -> std::io::Result<(UnixListener, PathBuf)> {
+    let path = dir.join("console.sock");
+    let _ = std::fs::remove_file(&path);
+    std::env::set_current_dir(dir)?;
+    let bound = UnixListener::bind("console.sock");
+    let _ = std::env::set_current_dir("/");
+    Ok((bound?, path))
+}
+
+/// Record the caller's window size as the bundle's `process.consoleSize`, so the container's
+/// terminal has the right size before its process starts (the runtime applies it).
+fn set_console_size(config: &Path, size: tty::WindowSize) -> std::io::Result<()> {
+    let data = std::fs::read(config)?;
+    let mut spec: serde_json::Value = serde_json::from_slice(&data)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    if let Some(process) = spec.get_mut("process").and_then(|p| p.as_object_mut()) {
+        process.insert(
+            "consoleSize".into(),
+            serde_json::json!({"height": size.rows, "width": size.cols}),
+        );
+    }
+    let json = serde_json::to_vec_pretty(&spec).expect("a JSON value serialises");
+    crate::sys::fs::write_replace(config, &json, 0o600)
+}
+
+/// The size of the attached caller's terminal (its stdin, else its stdout).
+fn caller_window_size() -> Option<tty::WindowSize> {
+    tty::first_window_size(&[std::io::stdin().as_fd(), std::io::stdout().as_fd()])
+}
+
+/// Whether `pid` (our child) has exited but is not reaped yet.
+fn exited_unreaped(pid: i32) -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    matches!(
+        waitid(Id::Pid(Pid::from_raw(pid)), flags),
+        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+    )
+}
+
+/// A poll timeout for `d`, rounded up so an almost-due wake-up does not spin.
+fn poll_timeout(d: Duration) -> PollTimeout {
+    let ms = d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 impl Engine {
@@ -140,7 +283,14 @@ impl Engine {
             }
         };
         let spec = Self::spec_of(&record)?;
-        let runtime = BuiltinRuntime::new(&self.runtime_state_root());
+        let runtime = match crate::runtime::runtime_for(&spec, &self.runtime_state_root()) {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                ready.say(&format!("error {e}"));
+                return Ok(125);
+            }
+        };
+        let health_check = self.effective_healthcheck(&record, &spec);
         let dir = self.container_dir(id);
         let layout = CgroupLayout::detect().ok();
         let cgroup = Self::cgroup_path(id);
@@ -156,28 +306,8 @@ impl Engine {
         let mut restarts = record.restart_count;
         let mut first = true;
         let final_code = loop {
-            let (stdin, keep_stdin_open) = match self.container_stdin(&spec, opts.attach) {
-                Ok(pair) => pair,
-                Err(e) => {
-                    ready.say(&format!("error {e}"));
-                    break 125;
-                }
-            };
-            let (out_r, out_w) =
-                pipe2(OFlag::O_CLOEXEC).map_err(|e| super::io_err(dir.path())(e.into()))?;
-            let (err_r, err_w) =
-                pipe2(OFlag::O_CLOEXEC).map_err(|e| super::io_err(dir.path())(e.into()))?;
-            let started = runtime.run(
-                id,
-                dir.path(),
-                ContainerIo::Pipes {
-                    stdin,
-                    stdout: out_w,
-                    stderr: err_w,
-                },
-            );
-            let pid = match started {
-                Ok(pid) => pid,
+            let (pid, io) = match self.launch(id, &spec, runtime.as_ref(), &dir, opts.attach) {
+                Ok(launched) => launched,
                 Err(e) => {
                     reap_all();
                     if first {
@@ -196,12 +326,12 @@ impl Engine {
             self.store.write(|tx| {
                 write::set_running(tx, id, pid, monitor_pid, monitor_start, &started_at)
             })?;
+            let mut prober = self.start_health(id, &spec, health_check.as_ref(), &dir)?;
             if first {
                 ready.say(&format!("ok {pid}\n"));
                 first = false;
             }
-            let end = relay(pid, &signals, out_r, err_r, &mut log, opts.attach);
-            drop(keep_stdin_open);
+            let end = self.relay(id, pid, &signals, io, &mut log, opts.attach, &mut prober);
             let _ = log.flush_partial();
             let oom = layout
                 .as_ref()
@@ -240,6 +370,83 @@ impl Engine {
         Ok(final_code)
     }
 
+    /// Start one run of the container with its stdio wired: pipes, or a terminal whose
+    /// master comes back over the console socket. Returns the init's pid.
+    fn launch(
+        &self,
+        id: &str,
+        spec: &ContainerSpec,
+        runtime: &dyn OciRuntime,
+        dir: &ContainerDir,
+        attach: bool,
+    ) -> std::result::Result<(i32, RunIo), String> {
+        if !spec.tty {
+            let (stdin, keep_stdin_open) = self
+                .container_stdin(spec, attach)
+                .map_err(|e| format!("container stdin: {e}"))?;
+            let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let io = ContainerIo::Pipes {
+                stdin,
+                stdout: out_w,
+                stderr: err_w,
+            };
+            let pid = runtime
+                .run(id, dir.bundle(), io)
+                .map_err(|e| e.to_string())?;
+            return Ok((
+                pid,
+                RunIo {
+                    outputs: [Some((out_r, Stream::Stdout)), Some((err_r, Stream::Stderr))],
+                    terminal: None,
+                    keep_stdin_open,
+                },
+            ));
+        }
+        if attach && let Some(size) = caller_window_size() {
+            let config = dir.config();
+            set_console_size(&config, size).map_err(|e| format!("{}: {e}", config.display()))?;
+        }
+        let (listener, socket) = bind_console_socket(dir.bundle())
+            .map_err(|e| format!("{}: {e}", dir.bundle().join("console.sock").display()))?;
+        let started = runtime.run(
+            id,
+            dir.bundle(),
+            ContainerIo::Terminal {
+                console_socket: socket.clone(),
+            },
+        );
+        let master = started.map_err(|e| e.to_string()).and_then(|pid| {
+            tty::receive_pty_master(&listener, Duration::from_secs(10))
+                .map(|master| (pid, master))
+                .map_err(|e| {
+                    let _ = process::signal(pid, Signal::SIGKILL);
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    let _ = runtime.delete(id, true);
+                    format!("receiving the container's terminal: {e}")
+                })
+        });
+        let _ = std::fs::remove_file(&socket);
+        let (pid, master) = master?;
+        let _ = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        let input = master
+            .try_clone()
+            .map_err(|e| format!("the container's terminal: {e}"))?;
+        Ok((
+            pid,
+            RunIo {
+                outputs: [Some((master, Stream::Stdout)), None],
+                terminal: Some(TerminalIo {
+                    master: input,
+                    read_stdin: attach && spec.stdin,
+                    pending: Vec::new(),
+                }),
+                keep_stdin_open: None,
+            },
+        ))
+    }
+
     /// The container's stdin: the attached caller's, an open pipe for `-i` without one, or
     /// /dev/null. The second value keeps a pipe's write end open while the container runs.
     fn container_stdin(
@@ -256,6 +463,442 @@ impl Engine {
         }
         Ok((std::fs::File::open("/dev/null")?.into(), None))
     }
+
+    /// The health check a container runs: its own, else its image's; none when switched off.
+    pub(crate) fn effective_healthcheck(
+        &self,
+        record: &ContainerRecord,
+        spec: &ContainerSpec,
+    ) -> Option<HealthCheck> {
+        let image = if spec.healthcheck.is_some() {
+            None
+        } else {
+            self.store
+                .image(&record.image_id)
+                .ok()
+                .flatten()
+                .and_then(|i| serde_json::from_slice::<ImageConfig>(&i.config).ok())
+                .and_then(|c| ImageDefaults::from_config(c.config.as_ref()).ok())
+                .and_then(|d| d.healthcheck)
+        };
+        health::effective(spec.healthcheck.as_ref(), image.as_ref())
+    }
+
+    /// Set a new run's health to `starting` (or clear it when there is no check) and schedule
+    /// the first check an interval from now, as Docker does.
+    fn start_health(
+        &mut self,
+        id: &str,
+        spec: &ContainerSpec,
+        check: Option<&HealthCheck>,
+        dir: &ContainerDir,
+    ) -> Result<Option<Prober>> {
+        let builtin = spec
+            .runtime
+            .as_deref()
+            .is_none_or(|r| r == crate::runtime::BUILTIN);
+        let check = match check {
+            Some(check) if builtin => check,
+            other => {
+                if other.is_some() {
+                    tracing::warn!("health checks run on the built-in runtime only");
+                }
+                self.store.write(|tx| -> Result<()> {
+                    if let Some(c) = write::get(tx, id)?
+                        && c.health.is_some()
+                    {
+                        let log = c.health_log.as_deref().unwrap_or("[]");
+                        write::set_health(tx, id, None, 0, log)?;
+                    }
+                    Ok(())
+                })?;
+                return Ok(None);
+            }
+        };
+        self.store.write(|tx| -> Result<()> {
+            if let Some(c) = write::get(tx, id)? {
+                let mut state = HealthState::from_stored(
+                    c.health.as_deref(),
+                    c.health_failing,
+                    c.health_log.as_deref(),
+                );
+                state.restart();
+                write::set_health(
+                    tx,
+                    id,
+                    Some(state.status.as_str()),
+                    state.failing_streak,
+                    &state.log_json(),
+                )?;
+            }
+            Ok(())
+        })?;
+        let process = CheckProcess::from_bundle(&dir.config()).unwrap_or_else(|e| {
+            tracing::warn!("{e}; health checks run as root in /");
+            CheckProcess {
+                cwd: PathBuf::from("/"),
+                ..Default::default()
+            }
+        });
+        Ok(Some(Prober {
+            args: health::command(check).unwrap_or_default(),
+            check: check.clone(),
+            process,
+            state_root: self.runtime_state_root(),
+            next: Instant::now() + check.interval,
+            running: None,
+        }))
+    }
+
+    /// Apply one check's result to the stored health, in one transaction (the monitor and
+    /// `healthcheck run` may both record). None when the container is gone.
+    fn record_health(
+        &mut self,
+        id: &str,
+        check: &HealthCheck,
+        entry: HealthLogEntry,
+    ) -> Result<Option<HealthState>> {
+        self.store.write(|tx| -> Result<Option<HealthState>> {
+            let Some(c) = write::get(tx, id)? else {
+                return Ok(None);
+            };
+            let mut state = HealthState::from_stored(
+                c.health.as_deref(),
+                c.health_failing,
+                c.health_log.as_deref(),
+            );
+            state.record(entry, check, super::images::parse_time(c.started_at.as_deref()));
+            write::set_health(
+                tx,
+                id,
+                Some(state.status.as_str()),
+                state.failing_streak,
+                &state.log_json(),
+            )?;
+            Ok(Some(state))
+        })
+    }
+
+    /// Start the prober's check, unless the container is paused (Docker skips those).
+    fn start_check(&mut self, id: &str, container_pid: i32, prober: &mut Prober) {
+        prober.next = Instant::now() + prober.check.interval;
+        let paused = self
+            .store
+            .container(id)
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.status == ContainerStatus::Paused);
+        if paused {
+            return;
+        }
+        let start = now();
+        match health::spawn(
+            &prober.state_root,
+            id,
+            prober.args.clone(),
+            &prober.process,
+            prober.check.timeout,
+        ) {
+            Ok(running) => prober.running = Some(running),
+            // A container that has just exited refuses new processes: not a failed check.
+            Err(_) if exited_unreaped(container_pid) => {}
+            Err(e) => {
+                let entry = health::not_run(start, &e.to_string());
+                if let Err(e) = self.record_health(id, &prober.check, entry) {
+                    tracing::warn!("recording a health check: {e}");
+                }
+            }
+        }
+    }
+
+    /// Copy the container's output to the log (and the attached caller), the caller's input
+    /// to its terminal, forward signals, run health checks, and reap it. Returns once it
+    /// exited and its output is drained.
+    #[allow(clippy::too_many_arguments)]
+    fn relay(
+        &mut self,
+        id: &str,
+        pid: i32,
+        signals: &SignalFd,
+        mut io: RunIo,
+        log: &mut LogWriter,
+        attach: bool,
+        prober: &mut Option<Prober>,
+    ) -> RunEnd {
+        let mut exit: Option<i32> = None;
+        let mut drain_deadline: Option<Instant> = None;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut attached = attach;
+        let stdin = std::io::stdin();
+        loop {
+            if exit.is_some() && io.outputs.iter().all(Option::is_none) {
+                break;
+            }
+            let now = Instant::now();
+            if drain_deadline.is_some_and(|deadline| now >= deadline) {
+                // Another process still holds the container's output open; stop waiting.
+                break;
+            }
+            let mut wake = drain_deadline;
+            if let Some(p) = prober.as_mut() {
+                match p.running.as_mut() {
+                    Some(running) => {
+                        if !running.enforce_timeout(now) && now < running.deadline() {
+                            wake = wake.into_iter().chain([running.deadline()]).min();
+                        }
+                    }
+                    None if exit.is_none() => {
+                        if now >= p.next {
+                            self.start_check(id, pid, p);
+                        }
+                        let next = match &p.running {
+                            Some(running) => running.deadline(),
+                            None => p.next,
+                        };
+                        wake = wake.into_iter().chain([next]).min();
+                    }
+                    None => {}
+                }
+            }
+            let timeout = wake.map_or(PollTimeout::NONE, |w| {
+                poll_timeout(w.saturating_duration_since(Instant::now()))
+            });
+
+            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            let mut slots = vec![Slot::Signals];
+            for (i, output) in io.outputs.iter().enumerate() {
+                if let Some((fd, _)) = output {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                    slots.push(Slot::Output(i));
+                }
+            }
+            if let Some(t) = &io.terminal
+                && exit.is_none()
+            {
+                if !t.pending.is_empty() {
+                    fds.push(PollFd::new(t.master.as_fd(), PollFlags::POLLOUT));
+                    slots.push(Slot::TerminalInput);
+                } else if t.read_stdin {
+                    fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                    slots.push(Slot::Stdin);
+                }
+            }
+            if let Some(fd) = prober
+                .as_ref()
+                .and_then(|p| p.running.as_ref())
+                .and_then(|r| r.output_fd())
+            {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                slots.push(Slot::CheckOutput);
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+            let ready: Vec<Slot> = fds
+                .iter()
+                .zip(&slots)
+                .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(_, slot)| *slot)
+                .collect();
+            drop(fds);
+
+            for slot in ready {
+                match slot {
+                    Slot::Signals => {
+                        while let Ok(Some(info)) = signals.read_signal() {
+                            let signo = info.ssi_signo as i32;
+                            if signo == Signal::SIGCHLD as i32 {
+                                self.reap(id, pid, prober, &mut exit, &mut drain_deadline);
+                            } else if signo == Signal::SIGWINCH as i32
+                                && let Some(t) = &io.terminal
+                            {
+                                // The attached CLI got a resize and passed it on: take the
+                                // size from the terminal we share with it.
+                                if let Some(size) = caller_window_size() {
+                                    let _ = tty::set_window_size(t.master.as_fd(), size);
+                                }
+                            } else if exit.is_none()
+                                && let Ok(signal) = Signal::try_from(signo)
+                            {
+                                let _ = process::signal(pid, signal);
+                            }
+                        }
+                    }
+                    Slot::Output(i) => {
+                        let Some((fd, stream)) = &io.outputs[i] else {
+                            continue;
+                        };
+                        let stream = *stream;
+                        match read(fd, &mut buf) {
+                            Ok(0) => io.outputs[i] = None,
+                            Ok(n) => {
+                                let _ = log.write(stream, &buf[..n]);
+                                // The caller went away: keep logging, stop echoing.
+                                if attached && echo(stream, &buf[..n]).is_err() {
+                                    attached = false;
+                                }
+                            }
+                            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                            // EIO: every holder of the terminal's other side closed it.
+                            Err(_) => io.outputs[i] = None,
+                        }
+                    }
+                    Slot::Stdin => {
+                        let Some(t) = io.terminal.as_mut() else {
+                            continue;
+                        };
+                        match read(stdin.as_fd(), &mut buf) {
+                            Ok(n) if n > 0 => t.pending.extend_from_slice(&buf[..n]),
+                            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                            _ => {
+                                // End of the caller's input: type the terminal's end-of-file
+                                // character, as a user would to end a program's input.
+                                t.read_stdin = false;
+                                t.pending.push(eof_char(&t.master));
+                            }
+                        }
+                    }
+                    Slot::TerminalInput => {
+                        let Some(t) = io.terminal.as_mut() else {
+                            continue;
+                        };
+                        match nix::unistd::write(&t.master, &t.pending) {
+                            Ok(n) => {
+                                t.pending.drain(..n);
+                            }
+                            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                            Err(_) => {
+                                t.pending.clear();
+                                t.read_stdin = false;
+                            }
+                        }
+                    }
+                    Slot::CheckOutput => {
+                        if let Some(running) = prober.as_mut().and_then(|p| p.running.as_mut()) {
+                            running.read_output();
+                        }
+                    }
+                }
+            }
+        }
+        // A check still running dies with the container: collect it.
+        if let Some(running) = prober.as_mut().and_then(|p| p.running.take()) {
+            let _ = process::signal(running.pid(), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(running.pid()), None);
+        }
+        // The write end of an `-i` stdin pipe goes only now: the container has exited.
+        drop(io.keep_stdin_open);
+        RunEnd {
+            exit_code: exit.unwrap_or(crate::engine::EXIT_MONITOR_LOST),
+        }
+    }
+
+    /// Reap every exited child: the container's init (its exit code), a health check (its
+    /// result, recorded), or an orphan reparented to this subreaper (nothing to do).
+    fn reap(
+        &mut self,
+        id: &str,
+        pid: i32,
+        prober: &mut Option<Prober>,
+        exit: &mut Option<i32>,
+        drain_deadline: &mut Option<Instant>,
+    ) {
+        while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            let Some(reaped) = status.pid().map(Pid::as_raw) else {
+                break;
+            };
+            if reaped == pid {
+                *exit = exit_code(status);
+                *drain_deadline = Some(Instant::now() + Duration::from_secs(2));
+                continue;
+            }
+            let Some(p) = prober.as_mut() else {
+                continue;
+            };
+            if p.running.as_ref().is_none_or(|r| r.pid() != reaped) {
+                continue;
+            }
+            let entry = p.running.take().expect("checked above").finish(status);
+            p.next = Instant::now() + p.check.interval;
+            if exit.is_none()
+                && let Err(e) = self.record_health(id, &p.check, entry)
+            {
+                tracing::warn!("recording a health check: {e}");
+            }
+        }
+    }
+
+    /// Run a container's health check now and record its result (`healthcheck run`).
+    pub fn run_healthcheck(&mut self, name_or_id: &str) -> Result<HealthCheckReport> {
+        let record = self.find_container(name_or_id)?;
+        let spec = Self::spec_of(&record)?;
+        let Some(check) = self.effective_healthcheck(&record, &spec) else {
+            return Err(EngineError::Invalid(format!(
+                "container {} has no defined healthcheck",
+                record.name
+            )));
+        };
+        if record.status != ContainerStatus::Running {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                record.name
+            )));
+        }
+        if spec
+            .runtime
+            .as_deref()
+            .is_some_and(|r| r != crate::runtime::BUILTIN)
+        {
+            return Err(EngineError::Invalid(format!(
+                "container {}: health checks run on the built-in runtime only",
+                record.name
+            )));
+        }
+        let dir = self.container_dir(&record.id);
+        let process = CheckProcess::from_bundle(&dir.config())
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let start = now();
+        let result = match health::spawn(
+            &self.runtime_state_root(),
+            &record.id,
+            health::command(&check).unwrap_or_default(),
+            &process,
+            check.timeout,
+        ) {
+            Ok(running) => running.wait(),
+            Err(e) => health::not_run(start, &e.to_string()),
+        };
+        let state = self
+            .record_health(&record.id, &check, result.clone())?
+            .ok_or_else(|| {
+                EngineError::ContainerNotFound(format!("container {} was removed", record.name))
+            })?;
+        Ok(HealthCheckReport {
+            status: state.status,
+            result,
+        })
+    }
+}
+
+/// Copy output to the attached caller's stdout or stderr.
+fn echo(stream: Stream, data: &[u8]) -> std::io::Result<()> {
+    match stream {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(data)?;
+            out.flush()
+        }
+        Stream::Stderr => std::io::stderr().write_all(data),
+    }
+}
+
+/// The terminal's end-of-file character (^D unless the program changed it).
+fn eof_char(master: &OwnedFd) -> u8 {
+    nix::sys::termios::tcgetattr(master)
+        .map(|t| t.control_chars[nix::sys::termios::SpecialCharacterIndices::VEOF as usize])
+        .unwrap_or(4)
 }
 
 /// Reap every exited child without blocking (a failed create leaves zombies behind).
@@ -276,9 +919,7 @@ fn wait_signal(signals: &SignalFd, timeout: Duration) -> bool {
             return false;
         }
         let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-            .unwrap_or(PollTimeout::MAX);
-        match poll(&mut fds, ms) {
+        match poll(&mut fds, poll_timeout(left)) {
             Ok(0) => return false,
             Ok(_) => {
                 while let Ok(Some(info)) = signals.read_signal() {
@@ -295,118 +936,6 @@ fn wait_signal(signals: &SignalFd, timeout: Duration) -> bool {
             Err(_) => return false,
         }
     }
-}
-
-/// Copy the container's output to the log (and the attached caller), forward signals, and
-/// reap it. Returns once it exited and its output is drained.
-fn relay(
-    pid: i32,
-    signals: &SignalFd,
-    out: OwnedFd,
-    err: OwnedFd,
-    log: &mut LogWriter,
-    attach: bool,
-) -> RunEnd {
-    let mut streams: [Option<(OwnedFd, Stream)>; 2] =
-        [Some((out, Stream::Stdout)), Some((err, Stream::Stderr))];
-    let mut exit: Option<i32> = None;
-    let mut drain_deadline: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut attached = attach;
-    loop {
-        if exit.is_some() && streams.iter().all(Option::is_none) {
-            break;
-        }
-        if let Some(deadline) = drain_deadline
-            && Instant::now() >= deadline
-        {
-            // Another process still holds the container's output open; stop waiting for it.
-            break;
-        }
-        let timeout = match drain_deadline {
-            Some(deadline) => PollTimeout::try_from(
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_millis() as i32,
-            )
-            .unwrap_or(PollTimeout::ZERO),
-            None => PollTimeout::NONE,
-        };
-        let mut index = Vec::new();
-        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        for (i, stream) in streams.iter().enumerate() {
-            if let Some((fd, _)) = stream {
-                fds.push(PollFd::new(borrow(fd), PollFlags::POLLIN));
-                index.push(i);
-            }
-        }
-        match poll(&mut fds, timeout) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        if ready[0] {
-            while let Ok(Some(info)) = signals.read_signal() {
-                let signo = info.ssi_signo as i32;
-                if signo == Signal::SIGCHLD as i32 {
-                    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                        match status {
-                            WaitStatus::StillAlive => break,
-                            s if s.pid() == Some(Pid::from_raw(pid)) => {
-                                exit = exit_code(s);
-                                drain_deadline = Some(Instant::now() + Duration::from_secs(2));
-                            }
-                            _ => {}
-                        }
-                    }
-                } else if exit.is_none()
-                    && let Ok(signal) = Signal::try_from(signo)
-                {
-                    let _ = process::signal(pid, signal);
-                }
-            }
-        }
-        for (slot, &i) in index.iter().enumerate() {
-            if !ready[slot + 1] {
-                continue;
-            }
-            let Some((fd, stream)) = &streams[i] else {
-                continue;
-            };
-            match read(fd, &mut buf) {
-                Ok(0) => streams[i] = None,
-                Ok(n) => {
-                    let _ = log.write(*stream, &buf[..n]);
-                    if attached {
-                        let result = match stream {
-                            Stream::Stdout => std::io::stdout()
-                                .write_all(&buf[..n])
-                                .and_then(|_| std::io::stdout().flush()),
-                            Stream::Stderr => std::io::stderr().write_all(&buf[..n]),
-                        };
-                        // The caller went away: keep logging, stop echoing.
-                        if result.is_err() {
-                            attached = false;
-                        }
-                    }
-                }
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(_) => streams[i] = None,
-            }
-        }
-    }
-    RunEnd {
-        exit_code: exit.unwrap_or(crate::engine::EXIT_MONITOR_LOST),
-    }
-}
-
-fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
-    fd.as_fd()
 }
 
 #[cfg(test)]
@@ -432,5 +961,20 @@ mod tests {
         assert_eq!(restart_delay(1), Duration::from_millis(100));
         assert_eq!(restart_delay(2), Duration::from_millis(200));
         assert_eq!(restart_delay(20), Duration::from_millis(5_000));
+    }
+
+    #[test]
+    fn the_console_size_lands_in_the_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, r#"{"process":{"terminal":true,"args":["sh"]}}"#).unwrap();
+        set_console_size(&config, tty::WindowSize { rows: 40, cols: 120 }).unwrap();
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        assert_eq!(
+            spec["process"]["consoleSize"],
+            serde_json::json!({"height": 40, "width": 120})
+        );
+        assert_eq!(spec["process"]["args"][0], "sh");
     }
 }

@@ -56,6 +56,9 @@ impl Executor for ContainerExecutor {
         // The init dies with its monitor, so a killed monitor never leaves a container
         // running unsupervised; the next command notices and cleans up.
         let _ = crate::sys::process::die_with_parent(Signal::SIGKILL);
+        if let Some(size) = spec.process().as_ref().and_then(|p| p.console_size()) {
+            crate::sys::tty::apply_console_size(size.height(), size.width());
+        }
         DefaultExecutor {}.exec(spec)
     }
 

@@ -3,6 +3,8 @@
 
 pub mod builtin;
 pub mod cgroups;
+pub mod external;
+pub mod health;
 pub mod logs;
 pub mod monitor;
 
@@ -20,6 +22,62 @@ pub enum RuntimeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("OCI runtime {runtime:?} not found: {detail}")]
+    NotFound { runtime: String, detail: String },
+    /// crun 1.8 refuses hybrid cgroup hosts whose cgroup2 mount has controllers.
+    #[error(
+        "{runtime} cannot run containers on this host's hybrid cgroup layout ({said}): cgroup v1 \
+         controllers are mounted and {} on the cgroup v2 mount {}; fix the host by mounting \
+         {} as v1 (as root: {fix}), or boot with a pure cgroup v1 or v2 layout, or use the \
+         built-in runtime (leave out --runtime)",
+        on_v2(.controllers),
+        .unified.display(),
+        if .controllers.len() == 1 { "it" } else { "them" }
+    )]
+    HybridCgroups {
+        runtime: String,
+        /// The runtime's own words.
+        said: String,
+        /// Controllers on the cgroup2 mount.
+        controllers: Vec<String>,
+        unified: PathBuf,
+        /// Shell commands that move those controllers to v1 hierarchies.
+        fix: String,
+    },
+}
+
+fn on_v2(controllers: &[String]) -> String {
+    match controllers {
+        [] => "a controller sits".to_string(),
+        [one] => format!("{one} sits"),
+        many => format!("{} sit", many.join(", ")),
+    }
+}
+
+/// `--runtime builtin` names the default runtime explicitly.
+pub const BUILTIN: &str = "builtin";
+
+/// The runtime a container runs on: the built-in one, or the external one its spec names
+/// (`--runtime`). `state_root` is the built-in runtime's state directory,
+/// `<runroot>/runtime`; an external runtime keeps its state beside it, in
+/// `<runroot>/runtime-<name>`.
+pub fn runtime_for(
+    spec: &crate::spec::ContainerSpec,
+    state_root: &Path,
+) -> Result<Box<dyn OciRuntime>, RuntimeError> {
+    match spec.runtime.as_deref() {
+        None | Some(BUILTIN) => Ok(Box::new(builtin::BuiltinRuntime::new(state_root))),
+        Some(runtime) => {
+            let binary = external::find_binary(runtime)?;
+            let root = state_root.parent().unwrap_or(state_root).join(format!(
+                "runtime-{}",
+                external::ExternalRuntime::name_of(&binary)
+            ));
+            Ok(Box::new(external::ExternalRuntime::with_binary(
+                binary, root,
+            )))
+        }
+    }
 }
 
 /// How the container's standard streams are wired.

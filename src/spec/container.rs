@@ -76,6 +76,10 @@ pub struct ContainerSpec {
     pub dns: Vec<IpAddr>,
     /// `--dns-search`: replaces the host's search domains.
     pub dns_search: Vec<String>,
+    /// `--runtime`: an external OCI runtime (`crun`, `runc`, `youki` or a path); the
+    /// built-in one when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 impl Default for ContainerSpec {
@@ -115,6 +119,7 @@ impl Default for ContainerSpec {
             add_hosts: Vec::new(),
             dns: Vec::new(),
             dns_search: Vec::new(),
+            runtime: None,
         }
     }
 }

@@ -92,6 +92,14 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        // Every command is a short process: checkpointing the WAL each time the last
+        // connection closes would cost an fsync per command. Checkpoints still happen
+        // automatically as the WAL grows.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(open_err)?;
         migrations::migrate(&mut conn, path)?;
         Ok(Store { conn })
     }

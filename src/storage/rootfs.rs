@@ -24,18 +24,26 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
     }
 }
 
-/// `<root>/containers/<id>/`: overlay upper and work directories, the merged mount point, the
-/// OCI bundle (`config.json`), the log and the generated `/etc` files.
+/// `<root>/containers/<id>/`: overlay upper and work directories, the merged mount point and
+/// the log; and `<runroot>/containers/<id>/`: the OCI bundle (`config.json`) and the generated
+/// `/etc` files, which are written anew at every start and so live with transient state.
 #[derive(Debug, Clone)]
 pub struct ContainerDir {
     dir: PathBuf,
+    run: PathBuf,
 }
 
 impl ContainerDir {
-    pub fn new(root: &Path, id: &str) -> ContainerDir {
+    pub fn new(root: &Path, runroot: &Path, id: &str) -> ContainerDir {
         ContainerDir {
             dir: root.join("containers").join(id),
+            run: runroot.join("containers").join(id),
         }
+    }
+
+    /// The OCI bundle directory (holds `config.json`).
+    pub fn bundle(&self) -> &Path {
+        &self.run
     }
 
     pub fn path(&self) -> &Path {
@@ -51,18 +59,25 @@ impl ContainerDir {
         self.dir.join("merged")
     }
     pub fn config(&self) -> PathBuf {
-        self.dir.join("config.json")
+        self.run.join("config.json")
     }
     pub fn log(&self) -> PathBuf {
         self.dir.join("ctr.log")
     }
+    /// A generated file of the bundle (`hosts`, `hostname`, `resolv.conf`).
     pub fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+        self.run.join(name)
     }
 
     /// Create the directory tree (idempotent).
     pub fn create(&self) -> Result<(), StorageError> {
-        for dir in [self.dir.clone(), self.upper(), self.work(), self.merged()] {
+        for dir in [
+            self.dir.clone(),
+            self.upper(),
+            self.work(),
+            self.merged(),
+            self.run.clone(),
+        ] {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }
         Ok(())
@@ -125,6 +140,7 @@ impl ContainerDir {
     /// Unmount and delete everything.
     pub fn remove(&self) -> Result<(), StorageError> {
         self.unmount_rootfs()?;
+        crate::sys::fs::remove_all(&self.run).map_err(io_err(&self.run))?;
         crate::sys::fs::remove_all(&self.dir).map_err(io_err(&self.dir))
     }
 }
@@ -176,7 +192,7 @@ mod tests {
         fs::create_dir_all(&lower2).unwrap();
         fs::write(lower1.join("a"), "bottom").unwrap();
         fs::write(lower2.join("a"), "top").unwrap();
-        let dir = ContainerDir::new(tmp.path(), "c1");
+        let dir = ContainerDir::new(tmp.path(), &tmp.path().join("run"), "c1");
         dir.create().unwrap();
         dir.mount_rootfs(&[lower2.clone(), lower1.clone()]).unwrap();
         assert!(is_mountpoint(&dir.merged()));

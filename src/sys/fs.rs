@@ -38,6 +38,26 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Replace `path` with `data` through a temporary name, without syncing: for transient files
+/// under the runtime directory, regenerated at every start, where readers need atomicity
+/// but a crash loses nothing worth keeping.
+pub fn write_replace(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(data)?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// fsync the directory holding `path`, so a rename into it survives a crash.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {

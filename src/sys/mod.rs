@@ -6,3 +6,4 @@ pub mod fs;
 pub mod lock;
 pub mod process;
 pub mod signal;
+pub mod tty;
