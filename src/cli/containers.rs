@@ -142,6 +142,9 @@ pub struct CreateArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
+    /// OCI runtime: crun, runc, youki or a path (the built-in runtime when left out).
+    #[arg(long)]
+    runtime: Option<String>,
     /// Pull policy: missing (default), always, never.
     #[arg(long, default_value = "missing")]
     pull: String,
@@ -277,6 +280,7 @@ impl CreateArgs {
         s.stdin = self.interactive;
         s.tty = self.tty;
         s.auto_remove = self.rm;
+        s.runtime = self.runtime.clone();
         Ok(s)
     }
 }
@@ -787,7 +791,10 @@ pub struct InspectArgs {
     /// Output format: json (default) or a Go template over the top-level fields.
     #[arg(short, long)]
     format: Option<String>,
-    /// Containers to inspect.
+    /// What the names refer to: container, image, or all (a container first, as Podman).
+    #[arg(short = 't', long = "type", default_value = "all", value_parser = ["all", "container", "image"])]
+    kind: String,
+    /// Containers (or images) to inspect.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -797,7 +804,17 @@ pub fn inspect(global: &GlobalOptions, args: InspectArgs) -> CliResult {
     let mut values = Vec::new();
     let mut code = 0;
     for name in &args.containers {
-        match engine.inspect_container(name) {
+        let found = match args.kind.as_str() {
+            "image" => engine.inspect_image(name),
+            "container" => engine.inspect_container(name),
+            _ => match engine.inspect_container(name) {
+                Err(EngineError::ContainerNotFound(e)) => engine
+                    .inspect_image(name)
+                    .map_err(|_| EngineError::ContainerNotFound(e)),
+                other => other,
+            },
+        };
+        match found {
             Ok(v) => values.push(v),
             Err(e) => {
                 super::render_error(&miette::Report::new(e));
@@ -858,7 +875,19 @@ pub fn prune(global: &GlobalOptions, _args: PruneArgs) -> CliResult {
         .filter(|c| !c.status.is_active())
         .map(|c| c.id)
         .collect();
-    each(&stopped, |id| engine.remove_container(id, false, false))
+    let mut code = 0;
+    for id in &stopped {
+        match engine.remove_container(id, false, false) {
+            Ok(id) => println!("{id}"),
+            // Started again meanwhile, or its restart policy is about to: not prunable.
+            Err(EngineError::Conflict(_)) => {}
+            Err(e) => {
+                super::render_error(&miette::Report::new(e));
+                code = super::EXIT_ERROR;
+            }
+        }
+    }
+    Ok(code)
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -890,6 +919,22 @@ pub enum ContainerCommand {
     Inspect(InspectArgs),
     /// Remove every stopped container.
     Prune(PruneArgs),
+    /// Run a process in a running container.
+    Exec(super::ops::ExecArgs),
+    /// Show the processes of a container.
+    Top(super::ops::TopArgs),
+    /// Pause every process of containers.
+    Pause(super::ops::PauseArgs),
+    /// Resume paused containers.
+    Unpause(super::ops::UnpauseArgs),
+    /// Rename a container.
+    Rename(super::ops::RenameArgs),
+    /// Copy files between a container and the host.
+    Cp(super::ops::CpArgs),
+    /// Show containers' resource usage.
+    Stats(super::ops::StatsArgs),
+    /// Show a container's published ports.
+    Port(super::ops::PortArgs),
 }
 
 pub fn container(global: &GlobalOptions, cmd: ContainerCommand) -> CliResult {
@@ -904,7 +949,21 @@ pub fn container(global: &GlobalOptions, cmd: ContainerCommand) -> CliResult {
         ContainerCommand::Ps(a) => ps(global, a),
         ContainerCommand::Logs(a) => logs(global, a),
         ContainerCommand::Wait(a) => wait(global, a),
-        ContainerCommand::Inspect(a) => inspect(global, a),
+        ContainerCommand::Inspect(a) => inspect(
+            global,
+            InspectArgs {
+                kind: "container".into(),
+                ..a
+            },
+        ),
         ContainerCommand::Prune(a) => prune(global, a),
+        ContainerCommand::Exec(a) => super::ops::exec(global, a),
+        ContainerCommand::Top(a) => super::ops::top(global, a),
+        ContainerCommand::Pause(a) => super::ops::pause(global, a),
+        ContainerCommand::Unpause(a) => super::ops::unpause(global, a),
+        ContainerCommand::Rename(a) => super::ops::rename(global, a),
+        ContainerCommand::Cp(a) => super::ops::cp(global, a),
+        ContainerCommand::Stats(a) => super::ops::stats(global, a),
+        ContainerCommand::Port(a) => super::ops::port(global, a),
     }
 }

@@ -7,6 +7,7 @@ mod format;
 mod healthcheck;
 mod images;
 mod login;
+mod ops;
 mod progress;
 mod system;
 mod volumes;
@@ -111,6 +112,22 @@ pub enum Command {
     Wait(containers::WaitArgs),
     /// Show details of containers or images.
     Inspect(containers::InspectArgs),
+    /// Run a process in a running container.
+    Exec(ops::ExecArgs),
+    /// Show the processes of a container.
+    Top(ops::TopArgs),
+    /// Pause every process of containers.
+    Pause(ops::PauseArgs),
+    /// Resume paused containers.
+    Unpause(ops::UnpauseArgs),
+    /// Rename a container.
+    Rename(ops::RenameArgs),
+    /// Copy files between a container and the host.
+    Cp(ops::CpArgs),
+    /// Show containers' resource usage.
+    Stats(ops::StatsArgs),
+    /// Show a container's published ports.
+    Port(ops::PortArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(containers::ContainerCommand),
@@ -120,6 +137,9 @@ pub enum Command {
     /// Supervise one container (started by oxpod itself).
     #[command(hide = true)]
     ContainerMonitor(containers::MonitorArgs),
+    /// Start a detached exec's process (started by oxpod itself).
+    #[command(hide = true)]
+    ContainerExecHelper(ops::ExecHelperArgs),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
@@ -172,9 +192,18 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Logs(args) => containers::logs(global, args),
         Command::Wait(args) => containers::wait(global, args),
         Command::Inspect(args) => containers::inspect(global, args),
+        Command::Exec(args) => ops::exec(global, args),
+        Command::Top(args) => ops::top(global, args),
+        Command::Pause(args) => ops::pause(global, args),
+        Command::Unpause(args) => ops::unpause(global, args),
+        Command::Rename(args) => ops::rename(global, args),
+        Command::Cp(args) => ops::cp(global, args),
+        Command::Stats(args) => ops::stats(global, args),
+        Command::Port(args) => ops::port(global, args),
         Command::Container(cmd) => containers::container(global, cmd),
         Command::Healthcheck(cmd) => healthcheck::healthcheck(global, cmd),
         Command::ContainerMonitor(args) => containers::monitor(global, args),
+        Command::ContainerExecHelper(args) => ops::exec_helper(global, args),
         Command::Volume(cmd) => volumes::volume(global, cmd),
         Command::Login(args) => login::login(global, args),
         Command::Logout(args) => login::logout(global, args),

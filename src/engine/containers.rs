@@ -138,30 +138,33 @@ impl Engine {
     }
 
     /// A container shown as running whose monitor is gone (killed, or the machine rebooted)
-    /// has exited: its init died with the monitor. Record that and clean up its mounts.
+    /// has exited: its init died with the monitor. Record that and clean up its mounts. A
+    /// monitor killed while waiting out a restart back-off left the mounts of an exited
+    /// container: those go too.
     pub(crate) fn refresh(&mut self, record: ContainerRecord) -> Result<ContainerRecord> {
-        if !record.status.is_active() {
+        if record.monitor_pid.is_none() && !record.status.is_active() {
             return Ok(record);
         }
-        let alive = match (record.monitor_pid, record.monitor_start) {
-            (Some(pid), Some(start)) => process::is_same_process(pid, start),
-            _ => false,
-        };
-        if alive {
+        if live_monitor(&record).is_some() {
             return Ok(record);
         }
-        tracing::warn!(
-            "container {} lost its monitor; marking it exited",
-            record.name
-        );
+        if record.status.is_active() {
+            tracing::warn!(
+                "container {} lost its monitor; marking it exited",
+                record.name
+            );
+        }
         self.cleanup_after_exit(&record.id);
         let id = record.id.clone();
+        let lost = (record.monitor_pid, record.monitor_start);
         self.store.write(|tx| -> Result<()> {
-            // Another command may have reconciled it meanwhile.
+            // Another command may have reconciled it, or started it again, meanwhile.
             if let Some(current) = write::get(tx, &id)?
-                && current.status.is_active()
+                && (current.monitor_pid, current.monitor_start) == lost
             {
-                write::set_exited(tx, &id, EXIT_MONITOR_LOST, false, &now())?;
+                if current.status.is_active() {
+                    write::set_exited(tx, &id, EXIT_MONITOR_LOST, false, &now())?;
+                }
                 write::clear_monitor(tx, &id)?;
             }
             Ok(())
@@ -172,9 +175,14 @@ impl Engine {
     /// Release what a stopped container holds: runtime state, cgroup and rootfs mount.
     /// Best effort: each step runs even when an earlier one failed.
     pub(crate) fn cleanup_after_exit(&self, id: &str) {
-        use crate::runtime::OciRuntime;
-        let runtime = crate::runtime::builtin::BuiltinRuntime::new(&self.runtime_state_root());
-        if let Err(e) = runtime.delete(id, true) {
+        // The runtime the container ran on (`--runtime`), as its spec says.
+        let record = self.store.container(id).ok().flatten();
+        let spec = record
+            .and_then(|r| Self::spec_of(&r).ok())
+            .unwrap_or_default();
+        if let Err(e) = crate::runtime::runtime_for(&spec, &self.runtime_state_root())
+            .and_then(|runtime| runtime.delete(id, true))
+        {
             tracing::warn!("{e}");
         }
         if let Ok(layout) = CgroupLayout::detect()
@@ -191,13 +199,11 @@ impl Engine {
     pub fn create_container(&mut self, mut spec: ContainerSpec) -> Result<String> {
         let image = self.find_image(&spec.image)?;
         spec.image_id = image.id.clone();
-        if spec.name.is_empty() {
-            spec.name = loop {
-                let candidate = random_name();
-                if self.store.container_by_name(&candidate)?.is_none() {
-                    break candidate;
-                }
-            };
+        // A generated name is checked again inside the insert: concurrent `run`s may draw the
+        // same one, and the loser draws again rather than failing.
+        let generated_name = spec.name.is_empty();
+        if generated_name {
+            spec.name = self.free_random_name()?;
         } else if !valid_name(&spec.name) {
             return Err(EngineError::Invalid(format!(
                 "invalid container name {:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit",
@@ -205,6 +211,8 @@ impl Engine {
             )));
         }
         spec.validate()
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        crate::runtime::runtime_for(&spec, &self.runtime_state_root())
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         for mount in &spec.mounts {
             if let MountKind::Bind { source } = &mount.kind
@@ -216,16 +224,16 @@ impl Engine {
                 )));
             }
         }
-        let id = random_hex(32);
-        let dir = self.container_dir(&id);
-        dir.create()
+        let config: ImageConfig = serde_json::from_slice(&image.config).unwrap_or_default();
+        let defaults = ImageDefaults::from_config(config.config.as_ref())
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let record = ContainerRecord {
+        let id = random_hex(32);
+        let mut record = ContainerRecord {
             id: id.clone(),
             name: spec.name.clone(),
             image_id: image.id.clone(),
             image_name: spec.image.clone(),
-            spec: serde_json::to_string(&spec).expect("a spec serialises"),
+            spec: String::new(),
             created: now(),
             status: ContainerStatus::Created,
             pid: None,
@@ -241,21 +249,53 @@ impl Engine {
             health_failing: 0,
             health_log: None,
         };
-        let name = spec.name.clone();
-        let inserted = self.store.write(|tx| -> Result<()> {
-            if write::name_taken(tx, &name)? {
+        loop {
+            record.name = spec.name.clone();
+            record.spec = serde_json::to_string(&spec).expect("a spec serialises");
+            let inserted = self.store.write(|tx| -> Result<bool> {
+                if write::name_taken(tx, &record.name)? {
+                    return Ok(false);
+                }
+                write::insert(tx, &record)?;
+                Ok(true)
+            })?;
+            if inserted {
+                break;
+            }
+            if !generated_name {
                 return Err(EngineError::Conflict(format!(
-                    "the container name {name:?} is already in use; remove that container or choose another name"
+                    "the container name {:?} is already in use; remove that container or choose another name",
+                    spec.name
                 )));
             }
-            write::insert(tx, &record)?;
-            Ok(())
-        });
-        if let Err(e) = inserted {
-            let _ = dir.remove();
-            return Err(e);
+            spec.name = self.free_random_name()?;
+        }
+        // The row comes first: a command killed right after it leaves a row that `rm`
+        // removes, never a directory that no command knows about.
+        if let Err(e) = self.container_dir(&id).create() {
+            let _ = self.store.write(|tx| write::remove(tx, &id));
+            let _ = self.container_dir(&id).remove();
+            return Err(EngineError::Invalid(e.to_string()));
+        }
+        // As Podman, a container uses its volumes from its creation on (`volume rm` refuses
+        // them); they are filled from the image at the first start.
+        for (_, name, anonymous) in wanted_volumes(&id, &spec, &defaults) {
+            if let Err(e) = self.ensure_volume(&name, anonymous, Some(&id)) {
+                let _ = self.remove_container(&id, true, true);
+                return Err(e);
+            }
         }
         Ok(id)
+    }
+
+    /// A Docker-style name no container has at the moment.
+    fn free_random_name(&self) -> Result<String> {
+        loop {
+            let candidate = random_name();
+            if self.store.container_by_name(&candidate)?.is_none() {
+                return Ok(candidate);
+            }
+        }
     }
 
     pub(crate) fn spec_of(record: &ContainerRecord) -> Result<ContainerSpec> {
@@ -304,6 +344,7 @@ impl Engine {
         let merged = dir.merged();
         let process = spec::resolve_process(spec, &defaults, &merged, &hostname)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        ensure_workdir(&merged, &process)?;
         check_executable(&merged, &process.args[0], &process.env)?;
         let host_network = matches!(spec.network, spec::NetworkMode::Host);
         let host_hosts = if host_network {
@@ -362,26 +403,7 @@ impl Engine {
         defaults: &ImageDefaults,
     ) -> Result<BTreeMap<PathBuf, PathBuf>> {
         let mut out = BTreeMap::new();
-        let mut wanted: Vec<(PathBuf, String, bool)> = Vec::new();
-        for mount in &spec.mounts {
-            match &mount.kind {
-                MountKind::Volume { name } => {
-                    wanted.push((mount.destination.clone(), name.clone(), false))
-                }
-                MountKind::Anonymous => wanted.push((
-                    mount.destination.clone(),
-                    anonymous_volume_name(&record.id, &mount.destination),
-                    true,
-                )),
-                _ => {}
-            }
-        }
-        // Image VOLUMEs not covered by a mount get anonymous volumes, as Docker does.
-        for path in &defaults.volumes {
-            if !spec.mounts.iter().any(|m| &m.destination == path) {
-                wanted.push((path.clone(), anonymous_volume_name(&record.id, path), true));
-            }
-        }
+        let wanted = wanted_volumes(&record.id, spec, defaults);
         for (destination, name, anonymous) in wanted {
             let data = self.ensure_volume(&name, anonymous, Some(&record.id))?;
             let seed = self
@@ -397,8 +419,15 @@ impl Engine {
     /// Start a created or exited container under a new monitor. With [`Attach::Foreground`]
     /// this streams its output and returns its exit code once it ends.
     pub fn start_container(&mut self, name_or_id: &str, attach: Attach) -> Result<Option<i32>> {
-        let record = self.find_container(name_or_id)?;
-        if record.status.is_active() {
+        let mut record = self.find_container(name_or_id)?;
+        // Exited, but its monitor is still there: finishing up, or waiting out a restart
+        // back-off. Starting means now, under a new monitor: that one goes first.
+        if record.status == ContainerStatus::Exited && live_monitor(&record).is_some() {
+            self.stop_container(&record.id, None)?;
+            record = self.find_container(&record.id)?;
+        }
+        // Running, or another command's monitor is starting it.
+        if record.status.is_active() || live_monitor(&record).is_some() {
             return match attach {
                 Attach::Detached => Ok(None),
                 Attach::Foreground => Err(EngineError::Conflict(format!(
@@ -421,6 +450,12 @@ impl Engine {
             }
         };
         drop(ready_write);
+        let monitor_pid = child.id() as i32;
+        if let Some(monitor_start) = process::start_time(monitor_pid) {
+            self.store.write(|tx| {
+                write::set_starting_monitor(tx, &record.id, monitor_pid, monitor_start)
+            })?;
+        }
         // The monitor writes one line once the container runs (or failed to), then closes.
         let mut answer = String::new();
         let _ = std::fs::File::from(ready_read).read_to_string(&mut answer);
@@ -483,11 +518,24 @@ impl Engine {
     /// Ask a container to stop: its stop signal, then SIGKILL after `timeout` seconds (the
     /// container's own stop timeout when None). Returns once it has exited.
     pub fn stop_container(&mut self, name_or_id: &str, timeout: Option<u32>) -> Result<String> {
-        let record = self.find_container(name_or_id)?;
+        let mut record = self.find_container(name_or_id)?;
         self.store
             .write(|tx| write::set_stop_requested(tx, &record.id, true))?;
-        if !record.status.is_active() {
-            return Ok(record.id);
+        // Between two runs of a restart policy the container has exited but its monitor
+        // waits out a back-off: a SIGTERM makes it give up. If it was just starting the next
+        // run, the monitor forwards the signal; a run that ignores it is stopped below.
+        while !record.status.is_active() {
+            let Some(monitor) = live_monitor(&record) else {
+                return Ok(record.id);
+            };
+            process::signal(monitor, Signal::SIGTERM).map_err(io_err(&self.paths.runroot))?;
+            if process::wait_for_exit(monitor, Some(Duration::from_secs(1)))
+                .map_err(io_err(&self.paths.runroot))?
+            {
+                self.wait_for_monitor(&record)?;
+                return Ok(record.id);
+            }
+            record = self.find_container(&record.id)?;
         }
         let spec = Self::spec_of(&record)?;
         let timeout = Duration::from_secs(timeout.unwrap_or(spec.stop_timeout) as u64);
@@ -522,11 +570,10 @@ impl Engine {
             process::wait_for_exit(pid, Some(Duration::from_secs(30)))
                 .map_err(io_err(&self.paths.runroot))?;
         }
-        let fresh = self
-            .store
-            .container(&record.id)?
-            .ok_or_else(|| not_found(&record.name))?;
-        self.refresh(fresh)?;
+        // Gone: its monitor removed it on exit (`--rm`), which is what stopping it means.
+        if let Some(fresh) = self.store.container(&record.id)? {
+            self.refresh(fresh)?;
+        }
         Ok(())
     }
 
@@ -555,27 +602,40 @@ impl Engine {
         volumes: bool,
     ) -> Result<String> {
         let record = self.find_container(name_or_id)?;
-        if record.status.is_active() {
+        let restarting = !record.status.is_active() && live_monitor(&record).is_some();
+        if record.status.is_active() || restarting {
             if !force {
                 return Err(EngineError::Conflict(format!(
                     "cannot remove container {}: it is {}; stop it first or use --force",
                     record.name,
-                    record.status.as_str()
+                    if restarting {
+                        "restarting"
+                    } else {
+                        record.status.as_str()
+                    }
                 )));
             }
             self.stop_container(&record.id, Some(0))?;
         }
         self.cleanup_after_exit(&record.id);
-        let anonymous = self.store.write(|tx| -> Result<Vec<String>> {
-            let anonymous = crate::state::volumes::write::anonymous_volumes_of(tx, &record.id)?;
-            write::remove(tx, &record.id)?;
-            Ok(anonymous)
-        })?;
+        // `run -d --rm` then `wait`: the exit code outlives the row, as with Podman.
+        if Self::spec_of(&record).is_ok_and(|s| s.auto_remove)
+            && let Some(code) = self.store.container(&record.id)?.and_then(|r| r.exit_code)
+        {
+            self.keep_exit_code(&record.id, code);
+        }
+        // The row goes last: a command killed before it leaves a container that the next
+        // `rm` removes, never a directory that no command knows about.
         if let Err(e) = self.container_dir(&record.id).remove() {
             tracing::warn!("{e}");
         }
         let rundir = self.paths.runroot.join("containers").join(&record.id);
         let _ = crate::sys::fs::remove_all(&rundir);
+        let anonymous = self.store.write(|tx| -> Result<Vec<String>> {
+            let anonymous = crate::state::volumes::write::anonymous_volumes_of(tx, &record.id)?;
+            write::remove(tx, &record.id)?;
+            Ok(anonymous)
+        })?;
         if volumes {
             for name in anonymous {
                 if let Err(e) = self.remove_volume(&name, false) {
@@ -586,17 +646,52 @@ impl Engine {
         Ok(record.id)
     }
 
-    /// Wait until a container is not running; its exit code.
+    /// Wait until a container is not running; its exit code. A restart policy may run it
+    /// again after an exit: this waits for its monitor, which exits after the last run.
     pub fn wait_container(&mut self, name_or_id: &str) -> Result<i32> {
         let record = self.find_container(name_or_id)?;
-        if record.status.is_active() {
-            if let Some(pid) = record.pid {
-                process::wait_for_exit(pid, None).map_err(io_err(&self.paths.runroot))?;
-            }
-            self.wait_for_monitor(&record)?;
+        if let Some(monitor) = live_monitor(&record) {
+            process::wait_for_exit(monitor, None).map_err(io_err(&self.paths.runroot))?;
         }
-        let record = self.find_container(&record.id)?;
-        Ok(record.exit_code.unwrap_or(0))
+        match self.find_container(&record.id) {
+            Ok(record) => Ok(record.exit_code.unwrap_or(0)),
+            // Removed on exit (`--rm`): its monitor left the exit code behind.
+            Err(EngineError::ContainerNotFound(_)) => {
+                std::fs::read_to_string(self.exit_file(&record.id))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| not_found(name_or_id))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Where the exit code of a container removed on exit waits for `wait`.
+    fn exit_file(&self, id: &str) -> PathBuf {
+        self.paths.runroot.join("exits").join(id)
+    }
+
+    /// Best effort: keep the exit code of a container being removed on exit for a while.
+    fn keep_exit_code(&self, id: &str, code: i32) {
+        const KEEP: Duration = Duration::from_secs(300);
+        let dir = self.paths.runroot.join("exits");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > KEEP));
+                if old {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let path = self.exit_file(id);
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|_| crate::sys::fs::write_atomic(&path, code.to_string().as_bytes(), 0o644));
+        if let Err(e) = written {
+            tracing::debug!("keeping the exit code of {id} in {}: {e}", path.display());
+        }
     }
 
     /// Every container (running ones only unless `all`), statuses brought up to date.
@@ -631,14 +726,7 @@ impl Engine {
 
     /// The process a container runs (entrypoint + command as resolved against its image).
     pub(crate) fn command_of(&self, record: &ContainerRecord, spec: &ContainerSpec) -> Vec<String> {
-        let defaults = self
-            .store
-            .image(&record.image_id)
-            .ok()
-            .flatten()
-            .and_then(|i| serde_json::from_slice::<ImageConfig>(&i.config).ok())
-            .and_then(|c| ImageDefaults::from_config(c.config.as_ref()).ok())
-            .unwrap_or_default();
+        let defaults = self.image_defaults_of(record);
         spec::resolve_args(
             defaults.entrypoint.as_deref(),
             defaults.cmd.as_deref(),
@@ -646,6 +734,28 @@ impl Engine {
             spec.command.as_deref(),
         )
         .unwrap_or_default()
+    }
+}
+
+impl Engine {
+    /// What the container's image configures (empty when the image is gone).
+    fn image_defaults_of(&self, record: &ContainerRecord) -> ImageDefaults {
+        self.store
+            .image(&record.image_id)
+            .ok()
+            .flatten()
+            .and_then(|i| serde_json::from_slice::<ImageConfig>(&i.config).ok())
+            .and_then(|c| ImageDefaults::from_config(c.config.as_ref()).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The PID of the container's monitor when it is still alive: the container runs, or its
+/// restart policy will run it again after a back-off.
+fn live_monitor(record: &ContainerRecord) -> Option<i32> {
+    match (record.monitor_pid, record.monitor_start) {
+        (Some(pid), Some(start)) if process::is_same_process(pid, start) => Some(pid),
+        _ => None,
     }
 }
 
@@ -658,6 +768,55 @@ pub(crate) fn anonymous_volume_name(container_id: &str, destination: &std::path:
         format!("{container_id}{}", destination.display()).as_bytes(),
     );
     digest.trim_start_matches("sha256:").to_string()
+}
+
+/// The volumes a container mounts, as (destination, volume name, anonymous): its named and
+/// anonymous volume mounts, and an anonymous volume for each image VOLUME no mount covers,
+/// as Docker does.
+fn wanted_volumes(
+    id: &str,
+    spec: &ContainerSpec,
+    defaults: &ImageDefaults,
+) -> Vec<(PathBuf, String, bool)> {
+    let mut wanted = Vec::new();
+    for mount in &spec.mounts {
+        match &mount.kind {
+            MountKind::Volume { name } => {
+                wanted.push((mount.destination.clone(), name.clone(), false))
+            }
+            MountKind::Anonymous => wanted.push((
+                mount.destination.clone(),
+                anonymous_volume_name(id, &mount.destination),
+                true,
+            )),
+            _ => {}
+        }
+    }
+    for path in &defaults.volumes {
+        if !spec.mounts.iter().any(|m| &m.destination == path) {
+            wanted.push((path.clone(), anonymous_volume_name(id, path), true));
+        }
+    }
+    wanted
+}
+
+/// Create a working directory the image lacks, owned by the process's user, as Docker and
+/// Podman do (the runtime would fail with a bare "failed to unix syscall").
+fn ensure_workdir(rootfs: &std::path::Path, process: &spec::ResolvedProcess) -> Result<()> {
+    let host = spec::resolve_in_rootfs(rootfs, &process.cwd).map_err(io_err(&process.cwd))?;
+    match std::fs::metadata(&host) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(EngineError::Invalid(format!(
+            "working directory {} is not a directory in the image",
+            process.cwd.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&host).map_err(io_err(&host))?;
+            std::os::unix::fs::chown(&host, Some(process.uid), Some(process.gid))
+                .map_err(io_err(&host))
+        }
+        Err(e) => Err(io_err(&host)(e)),
+    }
 }
 
 /// Check that the command exists and is executable in the rootfs, so a typo gets a clear
@@ -768,7 +927,16 @@ impl Engine {
             .as_deref()
             .and_then(|l| serde_json::from_str(l).ok())
             .unwrap_or_else(|| serde_json::json!([]));
-        let mounts: Vec<serde_json::Value> = spec
+        let volume_data = |name: &str| {
+            self.paths
+                .root
+                .join("volumes")
+                .join(name)
+                .join("_data")
+                .display()
+                .to_string()
+        };
+        let mut mounts: Vec<serde_json::Value> = spec
             .mounts
             .iter()
             .map(|m| {
@@ -776,30 +944,10 @@ impl Engine {
                     MountKind::Bind { source } => {
                         ("bind", source.display().to_string(), String::new())
                     }
-                    MountKind::Volume { name } => (
-                        "volume",
-                        self.paths
-                            .root
-                            .join("volumes")
-                            .join(name)
-                            .join("_data")
-                            .display()
-                            .to_string(),
-                        name.clone(),
-                    ),
+                    MountKind::Volume { name } => ("volume", volume_data(name), name.clone()),
                     MountKind::Anonymous => {
                         let name = anonymous_volume_name(&record.id, &m.destination);
-                        (
-                            "volume",
-                            self.paths
-                                .root
-                                .join("volumes")
-                                .join(&name)
-                                .join("_data")
-                                .display()
-                                .to_string(),
-                            name,
-                        )
+                        ("volume", volume_data(&name), name)
                     }
                     MountKind::Tmpfs { .. } => ("tmpfs", "tmpfs".to_string(), String::new()),
                 };
@@ -812,6 +960,19 @@ impl Engine {
                 })
             })
             .collect();
+        // The image's VOLUMEs no mount covers get anonymous volumes when the container starts.
+        for path in self.image_defaults_of(&record).volumes {
+            if !spec.mounts.iter().any(|m| m.destination == path) {
+                let name = anonymous_volume_name(&record.id, &path);
+                mounts.push(serde_json::json!({
+                    "Type": "volume",
+                    "Name": name,
+                    "Source": volume_data(&name),
+                    "Destination": path,
+                    "RW": true,
+                }));
+            }
+        }
         let restart = match &spec.restart {
             spec::RestartPolicy::No => ("no", 0),
             spec::RestartPolicy::OnFailure { max_retries } => {
@@ -830,7 +991,7 @@ impl Engine {
                 "Status": record.status.as_str(),
                 "Running": record.status == ContainerStatus::Running,
                 "Paused": record.status == ContainerStatus::Paused,
-                "Restarting": false,
+                "Restarting": !record.status.is_active() && live_monitor(&record).is_some(),
                 "OOMKilled": record.oom_killed,
                 "Dead": false,
                 "Pid": record.pid.unwrap_or(0),
@@ -855,7 +1016,7 @@ impl Engine {
             "Name": record.name,
             "RestartCount": record.restart_count,
             "Driver": "overlay",
-            "OCIRuntime": "builtin",
+            "OCIRuntime": spec.runtime.as_deref().unwrap_or(crate::runtime::BUILTIN),
             "Mounts": mounts,
             "GraphDriver": {
                 "Name": "overlay",

@@ -7,6 +7,7 @@ mod containers;
 mod images;
 mod info;
 mod monitor;
+mod ops;
 mod volumes;
 
 pub use archive::*;
@@ -14,6 +15,7 @@ pub use containers::*;
 pub use images::*;
 pub use info::*;
 pub use monitor::*;
+pub use ops::*;
 pub use volumes::*;
 
 use std::path::{Path, PathBuf};

@@ -23,8 +23,8 @@ use nix::unistd::{Pid, pipe2, read};
 
 use super::{Engine, EngineError, Result};
 use crate::image::manifest::ImageConfig;
-use crate::runtime::OciRuntime;
 use crate::runtime::ContainerIo;
+use crate::runtime::OciRuntime;
 use crate::runtime::cgroups::{self, CgroupLayout};
 use crate::runtime::health::{self, CheckProcess, HealthLogEntry, HealthState, HealthStatus};
 use crate::runtime::logs::{LogWriter, Stream};
@@ -143,12 +143,16 @@ pub(crate) fn find_init_binary() -> Option<PathBuf> {
     PLACES
         .iter()
         .map(PathBuf::from)
-        .chain(["catatonit", "tini-static", "tini"].iter().flat_map(|name| {
-            on_path
+        .chain(
+            ["catatonit", "tini-static", "tini"]
                 .iter()
-                .map(move |dir| dir.join(name))
-                .collect::<Vec<_>>()
-        }))
+                .flat_map(|name| {
+                    on_path
+                        .iter()
+                        .map(move |dir| dir.join(name))
+                        .collect::<Vec<_>>()
+                }),
+        )
         .find(executable)
 }
 
@@ -330,6 +334,8 @@ impl Engine {
             if first {
                 ready.say(&format!("ok {pid}\n"));
                 first = false;
+                // From here the monitor idles in its poll loop for the container's life.
+                crate::sys::memory::release_startup_pages();
             }
             let end = self.relay(id, pid, &signals, io, &mut log, opts.attach, &mut prober);
             let _ = log.flush_partial();
@@ -567,7 +573,11 @@ impl Engine {
                 c.health_failing,
                 c.health_log.as_deref(),
             );
-            state.record(entry, check, super::images::parse_time(c.started_at.as_deref()));
+            state.record(
+                entry,
+                check,
+                super::images::parse_time(c.started_at.as_deref()),
+            );
             write::set_health(
                 tx,
                 id,
@@ -641,24 +651,20 @@ impl Engine {
             }
             let mut wake = drain_deadline;
             if let Some(p) = prober.as_mut() {
-                match p.running.as_mut() {
-                    Some(running) => {
-                        if !running.enforce_timeout(now) && now < running.deadline() {
-                            wake = wake.into_iter().chain([running.deadline()]).min();
-                        }
-                    }
-                    None if exit.is_none() => {
-                        if now >= p.next {
-                            self.start_check(id, pid, p);
-                        }
-                        let next = match &p.running {
-                            Some(running) => running.deadline(),
-                            None => p.next,
-                        };
-                        wake = wake.into_iter().chain([next]).min();
-                    }
-                    None => {}
+                if let Some(running) = p.running.as_mut() {
+                    running.enforce_timeout(now);
+                } else if exit.is_none() && now >= p.next {
+                    self.start_check(id, pid, p);
                 }
+                // Wake up for a running check's deadline (once it is killed, its reaping
+                // wakes us), or for the next check while the container runs.
+                let due = match &p.running {
+                    Some(running) if !running.timed_out() => Some(running.deadline()),
+                    Some(_) => None,
+                    None if exit.is_none() => Some(p.next),
+                    None => None,
+                };
+                wake = wake.into_iter().chain(due).min();
             }
             let timeout = wake.map_or(PollTimeout::NONE, |w| {
                 poll_timeout(w.saturating_duration_since(Instant::now()))
@@ -968,7 +974,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.json");
         std::fs::write(&config, r#"{"process":{"terminal":true,"args":["sh"]}}"#).unwrap();
-        set_console_size(&config, tty::WindowSize { rows: 40, cols: 120 }).unwrap();
+        set_console_size(
+            &config,
+            tty::WindowSize {
+                rows: 40,
+                cols: 120,
+            },
+        )
+        .unwrap();
         let spec: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
         assert_eq!(

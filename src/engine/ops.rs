@@ -51,9 +51,8 @@ impl Engine {
         }
         let layout = cgroup_layout(&record)?;
         let cgroup = Self::cgroup_path(&record.id);
-        cgroups::freeze(&layout, &cgroup).map_err(|e| {
-            EngineError::Invalid(format!("pausing container {}: {e}", record.name))
-        })?;
+        cgroups::freeze(&layout, &cgroup)
+            .map_err(|e| EngineError::Invalid(format!("pausing container {}: {e}", record.name)))?;
         // The container may have exited (or been paused by another command) while we froze it:
         // save the new status only over the one we checked.
         let saved = self.store.write(|tx| -> Result<bool> {

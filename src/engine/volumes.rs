@@ -55,7 +55,6 @@ impl Engine {
             )));
         }
         let data = self.volume_dir(name).join("_data");
-        std::fs::create_dir_all(&data).map_err(io_err(&data))?;
         let record = VolumeRecord {
             name: name.to_string(),
             created: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -70,6 +69,9 @@ impl Engine {
             }
             Ok(())
         })?;
+        // The row comes first: a command killed in between leaves a volume that `rm -v` or
+        // `volume rm` removes, never a directory that no command knows about.
+        std::fs::create_dir_all(&data).map_err(io_err(&data))?;
         Ok(data)
     }
 

@@ -85,15 +85,6 @@ impl ExternalRuntime {
             .unwrap_or_else(|| binary.display().to_string())
     }
 
-    pub fn binary(&self) -> &Path {
-        &self.binary
-    }
-
-    /// The runtime's state directory (its `--root`).
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn pid_file(&self, id: &str) -> PathBuf {
         self.root.join(format!("{id}.pid"))
     }
@@ -119,11 +110,6 @@ impl ExternalRuntime {
         cmd
     }
 
-    fn io_err(&self, path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
-        let path = path.to_path_buf();
-        move |source| RuntimeError::Io { path, source }
-    }
-
     /// Run `RUNTIME VERB FLAGS... ID ARGS...` (a verb whose output is not the container's),
     /// capturing what it prints.
     fn invoke(
@@ -142,7 +128,7 @@ impl ExternalRuntime {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(self.io_err(&self.binary))?;
+            .map_err(io_err(&self.binary))?;
         if output.status.success() {
             return Ok(());
         }
@@ -181,22 +167,12 @@ impl OciRuntime for ExternalRuntime {
     }
 
     fn run(&self, id: &str, bundle: &Path, io: ContainerIo) -> Result<i32, RuntimeError> {
-        fs::create_dir_all(&self.root).map_err(self.io_err(&self.root))?;
-        // State left by an earlier run of the same container (a monitor killed before it
-        // could delete): `create` would refuse the ID.
-        if self.knows(id) {
-            let _ = self.delete(id, true);
-        }
+        fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
+        // State left by an earlier run of the same container (its monitor was killed before
+        // it could delete): `create` would refuse the ID, and a stale pid file would lie.
+        let _ = self.delete(id, true);
         let pid_file = self.pid_file(id);
         let log_file = self.log_file(id);
-        for stale in [&pid_file, &log_file] {
-            match fs::remove_file(stale) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(self.io_err(stale)(e));
-                }
-                _ => {}
-            }
-        }
         let mut cmd = self.command(id);
         cmd.arg("create").arg("--bundle").arg(bundle);
         match io {
@@ -218,20 +194,18 @@ impl OciRuntime for ExternalRuntime {
             }
         }
         cmd.arg("--pid-file").arg(&pid_file).arg(id);
-        let status = cmd.status().map_err(self.io_err(&self.binary));
+        let status = cmd.status().map_err(io_err(&self.binary));
         // The container's stdio must not stay open here: the monitor reads to end of file.
         drop(cmd);
         let status = status?;
         if !status.success() {
             let said = fs::read_to_string(&log_file).unwrap_or_default();
             let error = self.failure("create", status, &said);
-            if self.knows(id) {
-                let _ = self.delete(id, true);
-            }
+            let _ = self.delete(id, true);
             return Err(error);
         }
         let pid = fs::read_to_string(&pid_file)
-            .map_err(self.io_err(&pid_file))
+            .map_err(io_err(&pid_file))
             .and_then(|text| {
                 text.trim()
                     .parse::<i32>()
@@ -267,15 +241,19 @@ impl OciRuntime for ExternalRuntime {
     }
 
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
-        if !self.knows(id) {
-            return Ok(());
+        if self.knows(id) {
+            let args: &[&str] = if force { &["--force"] } else { &[] };
+            self.invoke(id, "delete", args, &[])?;
         }
-        let args: &[&str] = if force { &["--force"] } else { &[] };
-        self.invoke(id, "delete", args, &[])?;
         let _ = fs::remove_file(self.pid_file(id));
         let _ = fs::remove_file(self.log_file(id));
         Ok(())
     }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + use<> {
+    let path = path.to_path_buf();
+    move |source| RuntimeError::Io { path, source }
 }
 
 /// Where a log file ended before a command, to read only what that command added.

@@ -162,11 +162,9 @@ pub fn effective(
 pub fn command(check: &HealthCheck) -> Option<Vec<String>> {
     match check.test.split_first() {
         Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => Some(rest.to_vec()),
-        Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => Some(vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            rest.join(" "),
-        ]),
+        Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
+            Some(vec!["/bin/sh".into(), "-c".into(), rest.join(" ")])
+        }
         _ => None,
     }
 }
@@ -271,12 +269,10 @@ pub fn spawn(
         source: e.into(),
     };
     let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io)?;
-    let err_w = out_w
-        .try_clone()
-        .map_err(|source| RuntimeError::Io {
-            path: state_root.to_path_buf(),
-            source,
-        })?;
+    let err_w = out_w.try_clone().map_err(|source| RuntimeError::Io {
+        path: state_root.to_path_buf(),
+        source,
+    })?;
     let devnull = std::fs::File::open("/dev/null").map_err(|source| RuntimeError::Io {
         path: "/dev/null".into(),
         source,
@@ -375,6 +371,11 @@ impl RunningCheck {
                 }
             }
         }
+    }
+
+    /// Whether the check overran its timeout and was killed.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
     }
 
     /// Kill the check when it has overrun its timeout; true when it did now.

@@ -228,6 +228,23 @@ pub mod write {
         Ok(())
     }
 
+    /// A monitor was just spawned for a container that is not running: record it before it
+    /// has started anything, so that other commands see it (and `rm -f` stops it) even if
+    /// the command that spawned it is killed. A monitor that already recorded itself wins.
+    pub fn set_starting_monitor(
+        tx: &Transaction,
+        id: &str,
+        monitor_pid: i32,
+        monitor_start: u64,
+    ) -> Result<()> {
+        tx.execute(
+            "UPDATE containers SET monitor_pid = ?2, monitor_start = ?3
+             WHERE id = ?1 AND monitor_pid IS NULL AND status IN ('created', 'exited')",
+            params![id, monitor_pid, monitor_start as i64],
+        )?;
+        Ok(())
+    }
+
     /// The monitor is gone (it exits after the last run, or was killed).
     pub fn clear_monitor(tx: &Transaction, id: &str) -> Result<()> {
         tx.execute(

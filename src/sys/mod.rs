@@ -4,6 +4,7 @@
 
 pub mod fs;
 pub mod lock;
+pub mod memory;
 pub mod process;
 pub mod signal;
 pub mod tty;

@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn window_size_round_trips_through_a_pty() {
         let pty = nix::pty::openpty(None, None).unwrap();
-        let size = WindowSize { rows: 33, cols: 101 };
+        let size = WindowSize {
+            rows: 33,
+            cols: 101,
+        };
         set_window_size(pty.master.as_fd(), size).unwrap();
         assert_eq!(window_size(pty.slave.as_fd()).unwrap(), size);
         assert!(is_terminal(pty.slave.as_fd()));

@@ -205,7 +205,7 @@ fn with_v2_controllers_on_v1(f: impl FnOnce()) {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    let before = cgroup_mounts();
+    let before = (cgroup_mounts(), controllers.clone());
     let mut mounted = Vec::new();
     for controller in &controllers {
         let dir = PathBuf::from("/sys/fs/cgroup").join(controller);
@@ -221,24 +221,54 @@ fn with_v2_controllers_on_v1(f: impl FnOnce()) {
             "mount {controller} as v1 at {}",
             dir.display()
         );
-        mounted.push((dir, existed));
+        mounted.push((dir, existed, controller));
     }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    for (dir, existed) in mounted.iter().rev() {
-        unmount_hierarchy(dir);
+    for (dir, existed, controller) in mounted.iter().rev() {
+        unmount_hierarchy(dir, controller);
         if !existed {
             let _ = fs::remove_dir(dir);
         }
     }
-    assert_eq!(cgroup_mounts(), before, "the cgroup layout is restored");
+    // The hierarchies are freed asynchronously; then their controllers are on v2 again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let after = (
+            cgroup_mounts(),
+            fs::read_to_string(unified.join("cgroup.controllers"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        );
+        if after == before || Instant::now() > deadline {
+            break after;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(after, before, "the cgroup layout is restored");
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
 }
 
-/// A v1 hierarchy unmounts only without child cgroups: remove the empty `oxpod*` ones left
-/// there first (any with processes keep it mounted, and the test says so).
-fn unmount_hierarchy(dir: &Path) {
+/// Live cgroups of `controller`'s hierarchy, removed ones still being freed included
+/// (`num_cgroups` of `/proc/cgroups`).
+fn cgroups_of(controller: &str) -> Option<u64> {
+    fs::read_to_string("/proc/cgroups")
+        .ok()?
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&controller))
+        .and_then(|f| f.get(2)?.parse().ok())
+}
+
+/// Unmount a v1 hierarchy so that its controller goes back to the cgroup2 mount. The kernel
+/// destroys the hierarchy on unmount only when it has no child cgroups, dying ones included;
+/// otherwise it lingers unmounted and keeps the controller. So remove the (empty) `oxpod*`
+/// cgroups left there and wait until they are freed first; a cgroup with processes in it
+/// keeps the hierarchy, and the test says so.
+fn unmount_hierarchy(dir: &Path, controller: &str) {
     fn remove_empty(dir: &Path) {
         if let Ok(entries) = fs::read_dir(dir) {
             for entry in entries.flatten() {
@@ -249,7 +279,7 @@ fn unmount_hierarchy(dir: &Path) {
         }
         let _ = fs::remove_dir(dir);
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(entries) = fs::read_dir(dir) {
             for entry in entries.flatten() {
@@ -258,18 +288,19 @@ fn unmount_hierarchy(dir: &Path) {
                 }
             }
         }
-        let status = std::process::Command::new("umount")
-            .arg(dir)
-            .status()
-            .expect("run umount");
-        if status.success() {
-            return;
+        if cgroups_of(controller) == Some(1) {
+            break;
         }
         assert!(
             Instant::now() < deadline,
-            "cannot unmount {}: cgroups are left in it; unmount it by hand",
+            "the {controller} hierarchy at {} still has child cgroups; remove them and unmount it by hand",
             dir.display()
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
+    let status = std::process::Command::new("umount")
+        .arg(dir)
+        .status()
+        .expect("run umount");
+    assert!(status.success(), "umount {}", dir.display());
 }

@@ -4,6 +4,14 @@
 
 mod archives;
 mod concurrency;
+mod container_ops;
+mod container_health_tty;
+mod container_lifecycle;
+mod container_limits;
+mod container_reliability;
+mod container_support;
+mod containers;
+mod external_runtime;
 mod harness_selftest;
 mod image_cmds;
 mod image_safety;
@@ -13,5 +21,7 @@ mod oxpod;
 mod pull;
 mod push;
 mod registry;
+mod rmi_containers;
 mod support;
 mod system;
+mod volumes;

@@ -13,7 +13,7 @@
 //! namespace ends with its init).
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,8 @@ pub struct ExecOptions {
     pub workdir: Option<PathBuf>,
     /// `-i`: give the process this process's stdin (otherwise it gets an empty one).
     pub interactive: bool,
-    /// `-t`: run it on a new pseudo-terminal; this process's stdin must be a terminal.
+    /// `-t`: run it on a new pseudo-terminal; with `interactive`, this process's stdin must
+    /// be a terminal.
     pub tty: bool,
 }
 
@@ -146,8 +147,19 @@ fn check_program(rootfs: &Path, program: &str, env: &[String], cwd: &Path) -> Re
 
 impl Engine {
     /// Where exec keeps its short-lived files (process JSON, console sockets, plans).
-    fn exec_scratch_dir(&self) -> PathBuf {
-        self.paths.runroot.join("exec")
+    /// Files there are named by [`crate::sys::fs::temp_sibling`], so those of a command that
+    /// was killed are recognised and swept by the next one.
+    fn exec_scratch_dir(&self) -> Result<PathBuf> {
+        let dir = self.paths.runroot.join("exec");
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if crate::sys::fs::is_stale_temp(&entry.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(dir)
     }
 
     /// Check the container and the request, and describe the process for the runtime.
@@ -189,9 +201,8 @@ impl Engine {
         }
         let dir = self.container_dir(&record.id);
         let config_path = dir.config();
-        let config = oci_spec::runtime::Spec::load(&config_path).map_err(|e| {
-            EngineError::Invalid(format!("{}: {e}", config_path.display()))
-        })?;
+        let config = oci_spec::runtime::Spec::load(&config_path)
+            .map_err(|e| EngineError::Invalid(format!("{}: {e}", config_path.display())))?;
         let mut process = config.process().clone().ok_or_else(|| {
             EngineError::Invalid(format!("{}: has no process", config_path.display()))
         })?;
@@ -266,70 +277,82 @@ impl Engine {
     /// SIGINT, SIGTERM and friends received meanwhile are passed on. Returns its exit code
     /// (128 + the signal for a process killed by one).
     ///
-    /// Must be called from a single-threaded process: the runtime clones it.
+    /// Must be called from a single-threaded process: the runtime clones it. The calling
+    /// process ignores SIGPIPE from then on (a reader of its output that goes away is handled
+    /// per stream).
     pub fn exec(&mut self, name_or_id: &str, opts: &ExecOptions) -> Result<i32> {
+        // As Docker: typing into the container's terminal needs one here. (`-t` alone reads
+        // nothing from stdin, so it works from a script as `run -t` does.)
         let stdin = std::io::stdin();
-        if opts.tty && !tty::is_terminal(stdin.as_fd()) {
+        if opts.tty && opts.interactive && !tty::is_terminal(stdin.as_fd()) {
             return Err(EngineError::Invalid(
-                "the input device is not a TTY: -t needs a terminal on standard input; leave \
-                 out -t (and use -i alone to pipe input in)"
+                "the input device is not a TTY: -it needs a terminal on standard input; leave \
+                 out -t to pipe input in with -i"
                     .into(),
             ));
         }
         let plan = self.exec_plan(name_or_id, opts)?;
-        let scratch = self.exec_scratch_dir();
-        let state_root = self.runtime_state_root();
-        let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| io_err(&scratch)(e.into()));
+        let scratch = self.exec_scratch_dir()?;
 
         // Blocked before the process exists, so a ^C during the start is passed on, not lost.
         // The process itself starts with a clean mask (see the tenant executor).
         let mask = forwarded_signals();
-        let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| io_err(&scratch)(e.into()))?;
+        let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
         // A reader that went away shows as EPIPE, handled per stream.
         crate::sys::signal::ignore_sigpipe();
 
         let result = if opts.tty {
             self.exec_on_terminal(&plan, opts, &signals)
         } else {
-            let (stdin_read, stdin_write) = if opts.interactive {
-                let (r, w) = pipe()?;
-                (r, Some(w))
-            } else {
-                let null = std::fs::File::open("/dev/null")
-                    .map_err(io_err(Path::new("/dev/null")))?;
-                (OwnedFd::from(null), None)
-            };
-            let (out_read, out_write) = pipe()?;
-            let (err_read, err_write) = pipe()?;
-            let pid = tenant::spawn(
-                &state_root,
-                &scratch,
-                &plan,
-                TenantIo::Pipes {
-                    stdin: stdin_read,
-                    stdout: out_write,
-                    stderr: err_write,
-                },
-            )
-            .map_err(|e| start_failed(&plan, e))?;
-            let input = stdin_write.map(|target| Input {
-                target: Some(target),
-                close_on_eof: true,
-                eof: false,
-            });
-            relay(
-                pid,
-                &signals,
-                input,
-                vec![(out_read, Sink::Stdout), (err_read, Sink::Stderr)],
-                None,
-            )
-            .map_err(io_err(&scratch))
+            self.exec_on_pipes(&plan, opts, &signals)
         };
         let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
         result
+    }
+
+    fn exec_on_pipes(
+        &mut self,
+        plan: &TenantPlan,
+        opts: &ExecOptions,
+        signals: &SignalFd,
+    ) -> Result<i32> {
+        let scratch = self.exec_scratch_dir()?;
+        let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| io_err(&scratch)(e.into()));
+        let (stdin_read, stdin_write) = if opts.interactive {
+            let (r, w) = pipe()?;
+            (r, Some(w))
+        } else {
+            let null = std::fs::File::open("/dev/null").map_err(io_err(Path::new("/dev/null")))?;
+            (OwnedFd::from(null), None)
+        };
+        let (out_read, out_write) = pipe()?;
+        let (err_read, err_write) = pipe()?;
+        let pid = tenant::spawn(
+            &self.runtime_state_root(),
+            &scratch,
+            plan,
+            TenantIo::Pipes {
+                stdin: stdin_read,
+                stdout: out_write,
+                stderr: err_write,
+            },
+        )
+        .map_err(|e| start_failed(plan, e))?;
+        let input = stdin_write.map(|target| Input {
+            target: Some(target),
+            close_on_eof: true,
+            eof: false,
+        });
+        relay(
+            pid,
+            signals,
+            input,
+            vec![(out_read, Sink::Stdout), (err_read, Sink::Stderr)],
+            None,
+        )
+        .map_err(io_err(&scratch))
     }
 
     fn exec_on_terminal(
@@ -338,11 +361,9 @@ impl Engine {
         opts: &ExecOptions,
         signals: &SignalFd,
     ) -> Result<i32> {
-        let scratch = self.exec_scratch_dir();
-        std::fs::create_dir_all(&scratch).map_err(io_err(&scratch))?;
-        let socket = scratch.join(format!("{}.sock", crate::engine::random_hex(8)));
-        let listener =
-            std::os::unix::net::UnixListener::bind(&socket).map_err(io_err(&socket))?;
+        let scratch = self.exec_scratch_dir()?;
+        let socket = crate::sys::fs::temp_sibling(&scratch.join("console.sock"));
+        let listener = std::os::unix::net::UnixListener::bind(&socket).map_err(io_err(&socket))?;
         let started = tenant::spawn(
             &self.runtime_state_root(),
             &scratch,
@@ -351,13 +372,11 @@ impl Engine {
                 socket: socket.clone(),
             },
         );
-        let master = started
-            .map_err(|e| start_failed(plan, e))
-            .and_then(|pid| {
-                tty::receive_pty_master(&listener, Duration::from_secs(10))
-                    .map(|master| (pid, master))
-                    .map_err(io_err(&socket))
-            });
+        let master = started.map_err(|e| start_failed(plan, e)).and_then(|pid| {
+            tty::receive_pty_master(&listener, Duration::from_secs(10))
+                .map(|master| (pid, master))
+                .map_err(io_err(&socket))
+        });
         drop(listener);
         let _ = std::fs::remove_file(&socket);
         let (pid, master) = master?;
@@ -402,13 +421,11 @@ impl Engine {
             ));
         }
         let plan = self.exec_plan(name_or_id, opts)?;
-        let scratch = self.exec_scratch_dir();
-        std::fs::create_dir_all(&scratch).map_err(io_err(&scratch))?;
-        let plan_file = scratch.join(format!("{}.plan.json", crate::engine::random_hex(8)));
+        let scratch = self.exec_scratch_dir()?;
+        let plan_file = crate::sys::fs::temp_sibling(&scratch.join("plan.json"));
         let json = serde_json::to_vec(&plan).expect("an exec plan serialises");
         tenant::write_private(&plan_file, &json).map_err(io_err(&plan_file))?;
-        let exe =
-            std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
+        let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
         let output = std::process::Command::new(&exe)
             .arg("--root")
             .arg(&self.paths.root)
@@ -430,15 +447,13 @@ impl Engine {
                     .map(|l| l.strip_prefix("Error: ").unwrap_or(l))
                     .collect::<Vec<_>>()
                     .join("; ");
-                Err(EngineError::Invalid(format!(
-                    "starting the process in container {}: {}",
-                    plan.container_id.get(..12).unwrap_or(&plan.container_id),
-                    if message.is_empty() {
-                        format!("the exec helper failed ({})", output.status)
-                    } else {
-                        message
-                    }
-                )))
+                // The helper's own error already says what it was starting, and where.
+                Err(EngineError::Invalid(if message.is_empty() {
+                    start_failed(&plan, format!("the exec helper failed ({})", output.status))
+                        .to_string()
+                } else {
+                    message
+                }))
             }
         }
     }
@@ -466,7 +481,7 @@ impl Engine {
         };
         tenant::spawn(
             &self.runtime_state_root(),
-            &self.exec_scratch_dir(),
+            &self.exec_scratch_dir()?,
             &plan,
             io,
         )
@@ -552,8 +567,7 @@ fn relay(
         let want_input = input
             .as_ref()
             .is_some_and(|i| !i.eof && i.target.is_some() && pending.is_empty());
-        let want_room = !pending.is_empty()
-            && input.as_ref().is_some_and(|i| i.target.is_some());
+        let want_room = !pending.is_empty() && input.as_ref().is_some_and(|i| i.target.is_some());
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         let pid_slot = exited.is_none().then(|| {
             fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
@@ -564,7 +578,10 @@ fn relay(
             fds.len() - 1
         });
         let room_slot = if want_room {
-            let target = input.as_ref().and_then(|i| i.target.as_ref()).expect("checked");
+            let target = input
+                .as_ref()
+                .and_then(|i| i.target.as_ref())
+                .expect("checked");
             fds.push(PollFd::new(target.as_fd(), PollFlags::POLLOUT));
             Some(fds.len() - 1)
         } else {
@@ -683,11 +700,6 @@ fn relay(
     })
 }
 
-#[allow(dead_code)]
-fn raw(fd: &OwnedFd) -> i32 {
-    fd.as_raw_fd()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,8 +718,14 @@ mod tests {
     fn paths_normalise_lexically() {
         assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
         assert_eq!(normalize(Path::new("/../..")), Path::new("/"));
-        assert_eq!(normalize(&Path::new("/work").join("sub")), Path::new("/work/sub"));
-        assert_eq!(normalize(&Path::new("/work").join("/abs")), Path::new("/abs"));
+        assert_eq!(
+            normalize(&Path::new("/work").join("sub")),
+            Path::new("/work/sub")
+        );
+        assert_eq!(
+            normalize(&Path::new("/work").join(Path::new("/abs").as_os_str())),
+            Path::new("/abs")
+        );
     }
 
     #[test]

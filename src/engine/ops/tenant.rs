@@ -83,7 +83,7 @@ fn grant_filter_capabilities(
     let widen = |set: &Option<Capabilities>| {
         let mut set = set.clone().unwrap_or_default();
         set.insert(Capability::SysAdmin);
-        set.insert(Capability::SetPcap);
+        set.insert(Capability::Setpcap);
         Some(set)
     };
     let mut granted = caps.clone();
@@ -114,7 +114,11 @@ impl Executor for TenantExecutor {
             if let Some(caps) = &self.final_capabilities {
                 let syscall = libcontainer::syscall::syscall::create_syscall();
                 libcontainer::capabilities::drop_privileges(caps, syscall.as_ref()).map_err(
-                    |e| ExecutorError::Other(format!("dropping to the container's capabilities: {e}")),
+                    |e| {
+                        ExecutorError::Other(format!(
+                            "dropping to the container's capabilities: {e}"
+                        ))
+                    },
                 )?;
             }
         }
@@ -133,7 +137,8 @@ pub(crate) fn needs_listener(seccomp: &LinuxSeccomp) -> bool {
 }
 
 /// Start the planned process in container `plan.container_id`, whose runtime state lives under
-/// `state_root`. `scratch` holds the process JSON for the duration of the call. Returns the
+/// `state_root`. `scratch`, an existing directory, holds the process JSON for the duration
+/// of the call. Returns the
 /// process's pid: it is a child of the caller, which must reap it. Must be called from a
 /// single-threaded process.
 pub(crate) fn spawn(
@@ -142,8 +147,7 @@ pub(crate) fn spawn(
     plan: &TenantPlan,
     io: TenantIo,
 ) -> Result<i32, String> {
-    std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let file = scratch.join(format!("{}.process.json", crate::engine::random_hex(8)));
+    let file = crate::sys::fs::temp_sibling(&scratch.join("process.json"));
     let json = serde_json::to_vec(&plan.process).expect("an OCI process serialises");
     write_private(&file, &json).map_err(|e| format!("{}: {e}", file.display()))?;
     let result = build(state_root, plan, &file, io);
@@ -241,7 +245,7 @@ mod tests {
         for set in [granted.bounding(), granted.effective(), granted.permitted()] {
             let set = set.as_ref().unwrap();
             assert!(set.contains(&Capability::SysAdmin));
-            assert!(set.contains(&Capability::SetPcap));
+            assert!(set.contains(&Capability::Setpcap));
             assert!(set.contains(&Capability::Kill));
         }
         let final_effective = back.effective().as_ref().unwrap();
