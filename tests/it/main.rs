@@ -4,10 +4,10 @@
 
 mod archives;
 mod concurrency;
-mod container_ops;
 mod container_health_tty;
 mod container_lifecycle;
 mod container_limits;
+mod container_ops;
 mod container_reliability;
 mod container_support;
 mod containers;

@@ -273,8 +273,37 @@ impl Drop for Oxpod {
         }
         kill_processes_under(&self.path);
         unmount_under(&self.path);
+        remove_container_cgroups(&self.root());
         // TempDir's drop removes the tree and ignores errors.
         self.dir.take();
+    }
+}
+
+/// Remove the cgroups (`/sys/fs/cgroup/<hierarchy>/oxpod/<id>`) of every container this root
+/// knew, so a test that ends with containers still running leaves nothing on the host.
+pub fn remove_container_cgroups(root: &Path) {
+    let Ok(containers) = std::fs::read_dir(root.join("containers")) else {
+        return;
+    };
+    let ids: Vec<String> = containers
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let hierarchies: Vec<PathBuf> = hierarchies.flatten().map(|e| e.path()).collect();
+    for id in &ids {
+        for hierarchy in &hierarchies {
+            let dir = hierarchy.join("oxpod").join(id);
+            // Processes were killed just before; give the kernel a moment to let go.
+            for _ in 0..20 {
+                if !dir.exists() || std::fs::remove_dir(&dir).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 }
 

@@ -287,7 +287,6 @@ fn removing_a_volume_in_use_needs_force_which_removes_its_containers() {
 /// As Podman, `create` makes the named volumes a container asks for and counts as using them,
 /// before it ever starts.
 #[test]
-#[ignore = "create_container (engine/containers.rs) attaches named volumes only at start"]
 fn a_created_container_already_uses_its_named_volumes() {
     let (_reg, env, image) = with_busybox();
     env.ok(&[
