@@ -9,7 +9,6 @@ use super::format::{self, Row};
 use super::progress::Progress;
 use super::{CliResult, GlobalOptions};
 use crate::engine::{Attach, ContainerSummary, Engine, EngineError, MonitorOptions, PullOptions};
-use crate::runtime::logs::{self, LogOptions};
 use crate::spec::{self, ContainerSpec, HealthCheck};
 
 fn bad(e: impl std::fmt::Display) -> miette::Report {
@@ -555,7 +554,7 @@ pub struct PsArgs {
 }
 
 fn status_text(c: &ContainerSummary) -> String {
-    use crate::state::ContainerStatus as S;
+    use crate::engine::ContainerStatus as S;
     let since = |t| format::human_age(t).trim_end_matches(" ago").to_string();
     let health = c
         .health
@@ -586,7 +585,7 @@ fn matches_filter(c: &ContainerSummary, key: &str, value: &str) -> bool {
         "ancestor" => c.image == value || c.image_id.starts_with(value),
         "exited" => {
             c.exit_code.map(|e| e.to_string()).as_deref() == Some(value)
-                && c.status == crate::state::ContainerStatus::Exited
+                && c.status == crate::engine::ContainerStatus::Exited
         }
         _ => true,
     }
@@ -636,7 +635,7 @@ pub fn ps(global: &GlobalOptions, args: PsArgs) -> CliResult {
                     "CreatedAt": c.created.map(|t| t.to_rfc3339()),
                     "State": c.status.as_str(),
                     "Status": status_text(c),
-                    "Exited": c.status == crate::state::ContainerStatus::Exited,
+                    "Exited": c.status == crate::engine::ContainerStatus::Exited,
                     "ExitCode": c.exit_code.unwrap_or(0),
                     "StartedAt": c.started_at.map(|t| t.timestamp()).unwrap_or(0),
                     "ExitedAt": c.finished_at.map(|t| t.timestamp()).unwrap_or(0),
@@ -752,11 +751,11 @@ pub fn logs(global: &GlobalOptions, args: LogsArgs) -> CliResult {
     let now = chrono::Utc::now();
     let parse = |v: &Option<String>| {
         v.as_deref()
-            .map(|s| logs::parse_time_filter(s, now))
+            .map(|s| crate::engine::parse_time_filter(s, now))
             .transpose()
             .map_err(bad)
     };
-    let opts = LogOptions {
+    let opts = crate::engine::LogOptions {
         since: parse(&args.since)?,
         until: parse(&args.until)?,
         tail: match args.tail.as_deref() {

@@ -8,11 +8,9 @@ use super::format::{self, Row};
 use super::progress::Progress;
 use super::{CliResult, GlobalOptions};
 use crate::engine::{
-    ArchiveFormat, EngineError, ImageSummary, ImportOptions, PullOptions, PushOptions,
-    RegistryOptions, RemoveReport, SaveOptions,
+    ArchiveFormat, Credentials, EngineError, ImageSummary, ImportOptions, Platform, PullOptions,
+    PushOptions, RegistryOptions, RemoveReport, SaveOptions,
 };
-use crate::image::auth::Credentials;
-use crate::image::manifest::Platform;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {
@@ -367,28 +365,7 @@ pub fn save(global: &GlobalOptions, args: SaveArgs) -> CliResult {
         format: args.format,
     };
     match &args.output {
-        Some(path) => {
-            // Written beside the target and renamed, so a failed save leaves no partial file.
-            let tmp = crate::sys::fs::temp_sibling(path);
-            let result = (|| -> Result<(), miette::Report> {
-                let file = std::fs::File::create(&tmp)
-                    .map_err(|e| miette::miette!("creating {}: {e}", tmp.display()))?;
-                let mut writer = std::io::BufWriter::new(file);
-                engine.save_images(&opts, &mut writer)?;
-                let file = writer
-                    .into_inner()
-                    .map_err(|e| miette::miette!("writing {}: {e}", path.display()))?;
-                file.sync_all()
-                    .map_err(|e| miette::miette!("writing {}: {e}", path.display()))?;
-                std::fs::rename(&tmp, path)
-                    .map_err(|e| miette::miette!("writing {}: {e}", path.display()))?;
-                Ok(())
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result?;
-        }
+        Some(path) => engine.save_images_to_file(&opts, path)?,
         None => {
             if std::io::stdout().is_terminal() {
                 miette::bail!(

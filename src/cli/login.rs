@@ -4,8 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use super::{CliResult, GlobalOptions};
-use crate::engine::RegistryOptions;
-use crate::image::auth::Credentials;
+use crate::engine::{Credentials, RegistryOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {

@@ -208,7 +208,7 @@ fn names_or_all(
     global: &GlobalOptions,
     names: &[String],
     all: bool,
-    status: crate::state::ContainerStatus,
+    status: crate::engine::ContainerStatus,
 ) -> Result<Vec<String>, miette::Report> {
     if all {
         let mut engine = global.engine()?;
@@ -226,7 +226,7 @@ fn names_or_all(
 }
 
 pub fn pause(global: &GlobalOptions, args: PauseArgs) -> CliResult {
-    use crate::state::ContainerStatus;
+    use crate::engine::ContainerStatus;
     let names = names_or_all(global, &args.containers, args.all, ContainerStatus::Running)?;
     let mut engine = global.engine()?;
     each(&names, |name| {
@@ -235,7 +235,7 @@ pub fn pause(global: &GlobalOptions, args: PauseArgs) -> CliResult {
 }
 
 pub fn unpause(global: &GlobalOptions, args: UnpauseArgs) -> CliResult {
-    use crate::state::ContainerStatus;
+    use crate::engine::ContainerStatus;
     let names = names_or_all(global, &args.containers, args.all, ContainerStatus::Paused)?;
     let mut engine = global.engine()?;
     each(&names, |name| {

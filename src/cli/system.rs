@@ -3,8 +3,7 @@
 use clap::CommandFactory;
 
 use super::{Cli, CliResult, GlobalOptions};
-use crate::engine::{self, Mode, Paths};
-use crate::image::registries::RegistriesConf;
+use crate::engine::{self, Mode, Paths, RegistriesConf};
 
 #[derive(Debug, clap::Args)]
 pub struct VersionArgs {

@@ -129,6 +129,31 @@ impl Engine {
             .find(|n| image.names.contains(n)))
     }
 
+    /// Write the archive to `path`: beside it under a temporary name, synced, then renamed,
+    /// so a failed save leaves no partial file.
+    pub fn save_images_to_file(
+        &mut self,
+        opts: &SaveOptions,
+        path: &std::path::Path,
+    ) -> Result<()> {
+        let tmp = crate::sys::fs::temp_sibling(path);
+        let result = (|| -> Result<()> {
+            let file = std::fs::File::create(&tmp).map_err(super::io_err(&tmp))?;
+            let mut writer = std::io::BufWriter::new(file);
+            self.save_images(opts, &mut writer)?;
+            let file = writer
+                .into_inner()
+                .map_err(|e| super::io_err(path)(e.into_error()))?;
+            file.sync_all().map_err(super::io_err(path))?;
+            std::fs::rename(&tmp, path).map_err(super::io_err(path))?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Read an archive (format detected from its content) and register its images.
     ///
     /// Every blob of every image is stored and verified before any image is registered, so a

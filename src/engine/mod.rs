@@ -20,9 +20,17 @@ pub use volumes::*;
 
 use std::path::{Path, PathBuf};
 
+// Types of the layers below that are part of the engine's API, so front-ends name only
+// `engine` items.
+pub use crate::image::auth::Credentials;
+pub use crate::image::manifest::Platform;
+pub use crate::image::registries::RegistriesConf;
+pub use crate::runtime::logs::{LogOptions, parse_time_filter};
+pub use crate::state::ContainerStatus;
+
 use crate::image::blobs::{BlobError, BlobStore};
 use crate::image::layers::{LayerError, LayerStore};
-use crate::image::registries::{RegistriesConf, RegistriesError};
+use crate::image::registries::RegistriesError;
 use crate::state::{StateError, Store};
 
 /// Rootful or rootless: where state lives and how IDs are mapped follow from this alone.
