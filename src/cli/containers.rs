@@ -392,26 +392,10 @@ pub fn start(global: &GlobalOptions, args: StartArgs) -> CliResult {
             }
         };
     }
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| {
         let code = engine.start_container(name, Attach::Detached);
         code.map(|_| name.to_string())
     })
-}
-
-/// Apply `f` to each name, printing what it returns; keep going past failures, which are
-/// printed; exit 125 when any failed.
-fn each(names: &[String], mut f: impl FnMut(&str) -> crate::engine::Result<String>) -> CliResult {
-    let mut code = 0;
-    for name in names {
-        match f(name) {
-            Ok(out) => println!("{out}"),
-            Err(e) => {
-                super::render_error(&miette::Report::new(e));
-                code = super::EXIT_ERROR;
-            }
-        }
-    }
-    Ok(code)
 }
 
 #[derive(Debug, clap::Args)]
@@ -448,7 +432,7 @@ fn names_or_all(
 pub fn stop(global: &GlobalOptions, args: StopArgs) -> CliResult {
     let mut engine = global.engine()?;
     let names = names_or_all(&mut engine, &args.containers, args.all, true)?;
-    each(&names, |name| {
+    super::each(&names, |name| {
         engine
             .stop_container(name, args.time)
             .map(|_| name.to_string())
@@ -458,7 +442,7 @@ pub fn stop(global: &GlobalOptions, args: StopArgs) -> CliResult {
 pub fn restart(global: &GlobalOptions, args: StopArgs) -> CliResult {
     let mut engine = global.engine()?;
     let names = names_or_all(&mut engine, &args.containers, args.all, false)?;
-    each(&names, |name| {
+    super::each(&names, |name| {
         let id = engine.stop_container(name, args.time)?;
         engine.start_container(&id, Attach::Detached)?;
         Ok(id)
@@ -478,7 +462,7 @@ pub struct KillArgs {
 pub fn kill(global: &GlobalOptions, args: KillArgs) -> CliResult {
     let signal = spec::parse_signal(&args.signal).map_err(bad)?;
     let mut engine = global.engine()?;
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| {
         engine
             .kill_container(name, signal)
             .map(|_| name.to_string())
@@ -780,7 +764,7 @@ pub struct WaitArgs {
 
 pub fn wait(global: &GlobalOptions, args: WaitArgs) -> CliResult {
     let mut engine = global.engine()?;
-    each(&args.containers, |name| {
+    super::each(&args.containers, |name| {
         engine.wait_container(name).map(|code| code.to_string())
     })
 }

@@ -165,6 +165,25 @@ pub fn render_error(report: &miette::Report) {
     }
 }
 
+/// Apply `f` to each name, printing what it returns; keep going past failures, which are
+/// printed; exit 125 when any failed (as Podman's multi-container verbs do).
+pub(crate) fn each(
+    names: &[String],
+    mut f: impl FnMut(&str) -> crate::engine::Result<String>,
+) -> CliResult {
+    let mut code = 0;
+    for name in names {
+        match f(name) {
+            Ok(out) => println!("{out}"),
+            Err(e) => {
+                render_error(&miette::Report::new(e));
+                code = EXIT_ERROR;
+            }
+        }
+    }
+    Ok(code)
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> CliResult {
     let global = &cli.global;

@@ -32,22 +32,6 @@ fn failed(e: EngineError) -> u8 {
     code
 }
 
-/// Apply `f` to each name, printing what it returns; keep going past failures, which are
-/// printed; exit 125 when any failed.
-fn each(names: &[String], mut f: impl FnMut(&str) -> crate::engine::Result<String>) -> CliResult {
-    let mut code = 0;
-    for name in names {
-        match f(name) {
-            Ok(out) => println!("{out}"),
-            Err(e) => {
-                super::render_error(&miette::Report::new(e));
-                code = super::EXIT_ERROR;
-            }
-        }
-    }
-    Ok(code)
-}
-
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
     /// Run the process in the background (its output is discarded).
@@ -229,7 +213,7 @@ pub fn pause(global: &GlobalOptions, args: PauseArgs) -> CliResult {
     use crate::engine::ContainerStatus;
     let names = names_or_all(global, &args.containers, args.all, ContainerStatus::Running)?;
     let mut engine = global.engine()?;
-    each(&names, |name| {
+    super::each(&names, |name| {
         engine.pause_container(name).map(|_| name.to_string())
     })
 }
@@ -238,7 +222,7 @@ pub fn unpause(global: &GlobalOptions, args: UnpauseArgs) -> CliResult {
     use crate::engine::ContainerStatus;
     let names = names_or_all(global, &args.containers, args.all, ContainerStatus::Paused)?;
     let mut engine = global.engine()?;
-    each(&names, |name| {
+    super::each(&names, |name| {
         engine.unpause_container(name).map(|_| name.to_string())
     })
 }

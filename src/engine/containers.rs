@@ -18,7 +18,7 @@ use crate::spec::{
     self, ContainerSpec, GeneratedFiles, HostLimits, ImageDefaults, MountKind, ShmMount,
 };
 use crate::state::containers::write;
-use crate::state::{ContainerRecord, ContainerStatus};
+use crate::state::{ContainerRecord, ContainerStatus, ImageRecord};
 use crate::storage::ContainerDir;
 use crate::sys::process;
 
@@ -84,7 +84,7 @@ fn random_name() -> String {
     format!("{}_{}", ADJECTIVES[a], NOUNS[n])
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
@@ -304,20 +304,30 @@ impl Engine {
         })
     }
 
-    /// Mount the root file system and write the OCI bundle for a start.
-    fn prepare_bundle(&mut self, record: &ContainerRecord, spec: &ContainerSpec) -> Result<()> {
-        let image = self.store.image(&record.image_id)?.ok_or_else(|| {
+    /// The image a container was made from.
+    pub(crate) fn container_image(&self, record: &ContainerRecord) -> Result<ImageRecord> {
+        self.store.image(&record.image_id)?.ok_or_else(|| {
             EngineError::ImageNotFound(format!(
                 "image {} of container {} is gone",
                 record.image_id, record.name
             ))
-        })?;
-        let lowers: Vec<PathBuf> = image
+        })
+    }
+
+    /// An image's unpacked layer directories, top layer first (overlay's lowerdir order).
+    pub(crate) fn layer_dirs(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {
+        Ok(image
             .layers
             .iter()
             .rev()
             .map(|l| self.layers.path(&l.diff_id))
-            .collect::<std::result::Result<_, _>>()?;
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Mount the root file system and write the OCI bundle for a start.
+    fn prepare_bundle(&mut self, record: &ContainerRecord, spec: &ContainerSpec) -> Result<()> {
+        let image = self.container_image(record)?;
+        let lowers = self.layer_dirs(&image)?;
         let dir = self.container_dir(&record.id);
         dir.create()
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -345,7 +355,7 @@ impl Engine {
         let process = spec::resolve_process(spec, &defaults, &merged, &hostname)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         ensure_workdir(&merged, &process)?;
-        check_executable(&merged, &process.args[0], &process.env)?;
+        super::ops::check_program(&merged, &process.args[0], &process.env, &process.cwd)?;
         let host_network = matches!(spec.network, spec::NetworkMode::Host);
         let host_hosts = if host_network {
             std::fs::read_to_string("/etc/hosts").ok()
@@ -816,47 +826,6 @@ fn ensure_workdir(rootfs: &std::path::Path, process: &spec::ResolvedProcess) -> 
                 .map_err(io_err(&host))
         }
         Err(e) => Err(io_err(&host)(e)),
-    }
-}
-
-/// Check that the command exists and is executable in the rootfs, so a typo gets a clear
-/// error (exit 127 or 126) instead of the runtime's flat string.
-fn check_executable(rootfs: &std::path::Path, program: &str, env: &[String]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let path_var = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(spec::DEFAULT_PATH);
-    let candidates: Vec<String> = if program.contains('/') {
-        vec![program.to_string()]
-    } else {
-        path_var
-            .split(':')
-            .map(|dir| format!("{dir}/{program}"))
-            .collect()
-    };
-    let mut found_not_executable = None;
-    for candidate in &candidates {
-        if !candidate.starts_with('/') {
-            // Relative to the working directory: leave it to the runtime.
-            return Ok(());
-        }
-        if let Ok(host_path) = spec::resolve_in_rootfs(rootfs, std::path::Path::new(candidate))
-            && let Ok(meta) = std::fs::metadata(&host_path)
-        {
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-                return Ok(());
-            }
-            found_not_executable = Some(candidate.clone());
-        }
-    }
-    match found_not_executable {
-        Some(path) => Err(EngineError::NotExecutable(format!(
-            "{path}: permission denied: the file is not executable"
-        ))),
-        None => Err(EngineError::CommandNotFound(format!(
-            "{program}: executable file not found in $PATH: no such file or directory"
-        ))),
     }
 }
 

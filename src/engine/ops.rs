@@ -6,6 +6,8 @@ mod copy;
 mod exec;
 mod stats;
 mod tenant;
+
+pub(crate) use exec::check_program;
 mod top;
 
 pub use copy::*;
@@ -17,17 +19,6 @@ use super::{Engine, EngineError, Result};
 use crate::runtime::cgroups::{self, CgroupLayout};
 use crate::state::containers::write;
 use crate::state::{ContainerRecord, ContainerStatus};
-
-/// Container names as Docker and Podman accept them: a letter or digit, then letters,
-/// digits, `_`, `.` and `-`.
-///
-/// The same rule `create` applies; kept here too so `rename` checks it inside its own
-/// transaction without reaching into the lifecycle module's private helpers.
-pub fn valid_container_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
 
 fn cgroup_layout(record: &ContainerRecord) -> Result<CgroupLayout> {
     CgroupLayout::detect().map_err(|e| {
@@ -104,7 +95,7 @@ impl Engine {
     /// same transaction that saves it, so two renames cannot both take one name.
     pub fn rename_container(&mut self, name_or_id: &str, new_name: &str) -> Result<String> {
         let record = self.find_container(name_or_id)?;
-        if !valid_container_name(new_name) {
+        if !crate::engine::containers::valid_name(new_name) {
             return Err(EngineError::Invalid(format!(
                 "invalid container name {new_name:?}: use letters, digits, '_', '.' and '-', \
                  starting with a letter or digit"
@@ -169,14 +160,14 @@ mod tests {
 
     #[test]
     fn names_follow_dockers_rule() {
-        assert!(valid_container_name("web"));
-        assert!(valid_container_name("a.b-c_d9"));
-        assert!(valid_container_name("9lives"));
-        assert!(!valid_container_name(""));
-        assert!(!valid_container_name("-web"));
-        assert!(!valid_container_name("_web"));
-        assert!(!valid_container_name("we b"));
-        assert!(!valid_container_name("web/1"));
-        assert!(!valid_container_name("wéb"));
+        assert!(crate::engine::containers::valid_name("web"));
+        assert!(crate::engine::containers::valid_name("a.b-c_d9"));
+        assert!(crate::engine::containers::valid_name("9lives"));
+        assert!(!crate::engine::containers::valid_name(""));
+        assert!(!crate::engine::containers::valid_name("-web"));
+        assert!(!crate::engine::containers::valid_name("_web"));
+        assert!(!crate::engine::containers::valid_name("we b"));
+        assert!(!crate::engine::containers::valid_name("web/1"));
+        assert!(!crate::engine::containers::valid_name("wéb"));
     }
 }

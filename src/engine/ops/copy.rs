@@ -1230,18 +1230,8 @@ impl Engine {
                     merged.display()
                 )));
             }
-            let image = self.store.image(&record.image_id)?.ok_or_else(|| {
-                EngineError::ImageNotFound(format!(
-                    "image {} of container {} is gone",
-                    record.image_id, record.name
-                ))
-            })?;
-            let lowers: Vec<PathBuf> = image
-                .layers
-                .iter()
-                .rev()
-                .map(|l| self.layers.path(&l.diff_id))
-                .collect::<std::result::Result<_, _>>()?;
+            let image = self.container_image(&record)?;
+            let lowers = self.layer_dirs(&image)?;
             dir.create()
                 .and_then(|_| dir.mount_rootfs(&lowers))
                 .map_err(|e| EngineError::Invalid(e.to_string()))?;

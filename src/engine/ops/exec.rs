@@ -106,7 +106,12 @@ fn normalize(path: &Path) -> PathBuf {
 /// Check that `program` resolves to an executable file in the container, as `execvp` would
 /// search for it, so a typo gets exit 127 (not found) or 126 (not executable) and a clear
 /// line instead of the runtime's flat error.
-fn check_program(rootfs: &Path, program: &str, env: &[String], cwd: &Path) -> Result<()> {
+pub(crate) fn check_program(
+    rootfs: &Path,
+    program: &str,
+    env: &[String],
+    cwd: &Path,
+) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let path_var = env
         .iter()
