@@ -1046,3 +1046,21 @@ impl Engine {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dockers_rule() {
+        assert!(valid_name("web"));
+        assert!(valid_name("a.b-c_d9"));
+        assert!(valid_name("9lives"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("-web"));
+        assert!(!valid_name("_web"));
+        assert!(!valid_name("we b"));
+        assert!(!valid_name("web/1"));
+        assert!(!valid_name("wéb"));
+    }
+}

@@ -153,21 +153,3 @@ impl Engine {
         Ok(published)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_dockers_rule() {
-        assert!(crate::engine::containers::valid_name("web"));
-        assert!(crate::engine::containers::valid_name("a.b-c_d9"));
-        assert!(crate::engine::containers::valid_name("9lives"));
-        assert!(!crate::engine::containers::valid_name(""));
-        assert!(!crate::engine::containers::valid_name("-web"));
-        assert!(!crate::engine::containers::valid_name("_web"));
-        assert!(!crate::engine::containers::valid_name("we b"));
-        assert!(!crate::engine::containers::valid_name("web/1"));
-        assert!(!crate::engine::containers::valid_name("wéb"));
-    }
-}
