@@ -23,8 +23,15 @@ cleanup() {
   [[ -n $reg_pid ]] && kill "$reg_pid" 2>/dev/null
   wait 2>/dev/null
   if $mounted_hugetlb; then
-    find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
-    umount /sys/fs/cgroup/hugetlb
+    # The controller returns to the v2 mount only once its v1 hierarchy is gone: no child
+    # cgroups (their release is asynchronous) and no mount. Retry until it is back.
+    for _ in 1 2 3 4 5; do
+      find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+      umount /sys/fs/cgroup/hugetlb 2>/dev/null
+      sleep 0.5
+      grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers && break
+      mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
+    done
   fi
   grep -q " $work" /proc/self/mounts && awk -v w="$work" '$2 ~ "^"w {print $2}' /proc/self/mounts | sort -r | xargs -r umount -l
   rm -rf "$work"
@@ -61,14 +68,19 @@ insecure = true
 CONF
 export CONTAINERS_REGISTRIES_CONF=$work/registries.conf
 hard_nofile=$(ulimit -Hn)
+# crun refuses nproc at the full hard limit here; Podman's own peer setup uses 32768.
+hard_nproc=$(ulimit -Hu)
+((hard_nproc > 32768)) && hard_nproc=32768
 cat >"$work/containers.conf" <<CONF
 [containers]
-default_ulimits = ["nofile=$hard_nofile:$hard_nofile"]
+default_ulimits = ["nofile=$hard_nofile:$hard_nofile", "nproc=$hard_nproc:$hard_nproc"]
 log_driver = "k8s-file"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "crun"
+[network]
+network_backend = "netavark"
 CONF
 export CONTAINERS_CONF=$work/containers.conf
 
