@@ -398,7 +398,7 @@ impl Engine {
             init_binary: spec.init.then(super::find_init_binary).flatten().as_deref(),
         })
         .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let json = serde_json::to_vec_pretty(&oci).expect("an OCI spec serialises");
+        let json = serde_json::to_vec(&oci).expect("an OCI spec serialises");
         let path = dir.config();
         crate::sys::fs::write_replace(&path, &json, 0o600).map_err(io_err(&path))?;
         Ok(())

@@ -35,6 +35,9 @@ use crate::storage::ContainerDir;
 use crate::sys::process;
 use crate::sys::tty;
 
+/// How long a monitor runs before it releases its start-up pages.
+const IDLE_BEFORE_TRIM: Duration = Duration::from_secs(1);
+
 /// How the monitor was started.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MonitorOptions {
@@ -334,8 +337,6 @@ impl Engine {
             if first {
                 ready.say(&format!("ok {pid}\n"));
                 first = false;
-                // From here the monitor idles in its poll loop for the container's life.
-                crate::sys::memory::release_startup_pages();
             }
             let end = self.relay(id, pid, &signals, io, &mut log, opts.attach, &mut prober);
             let _ = log.flush_partial();
@@ -637,6 +638,10 @@ impl Engine {
     ) -> RunEnd {
         let mut exit: Option<i32> = None;
         let mut drain_deadline: Option<Instant> = None;
+        // A monitor that is still here after a moment will idle for the container's life:
+        // then shed the pages start-up touched. Short runs (`run --rm true`) skip it, since
+        // they would only fault the same pages back in for teardown.
+        let mut trim_at = Some(Instant::now() + IDLE_BEFORE_TRIM);
         let mut buf = vec![0u8; 64 * 1024];
         let mut attached = attach;
         let stdin = std::io::stdin();
@@ -649,7 +654,11 @@ impl Engine {
                 // Another process still holds the container's output open; stop waiting.
                 break;
             }
-            let mut wake = drain_deadline;
+            if trim_at.is_some_and(|at| now >= at) {
+                crate::sys::memory::release_startup_pages();
+                trim_at = None;
+            }
+            let mut wake = drain_deadline.into_iter().chain(trim_at).min();
             if let Some(p) = prober.as_mut() {
                 if let Some(running) = p.running.as_mut() {
                     running.enforce_timeout(now);
