@@ -25,13 +25,19 @@ cleanup() {
   if $mounted_hugetlb; then
     # The controller returns to the v2 mount only once its v1 hierarchy is gone: no child
     # cgroups (their release is asynchronous) and no mount. Retry until it is back.
-    for _ in 1 2 3 4 5; do
+    for _ in 1 2 3; do
       find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
       umount /sys/fs/cgroup/hugetlb 2>/dev/null
-      sleep 0.5
-      grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers && break
+      for _ in $(seq 30); do
+        grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers && break 2
+        sleep 0.1
+      done
       mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
     done
+    if mountpoint -q /sys/fs/cgroup/hugetlb; then
+      find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+      umount /sys/fs/cgroup/hugetlb
+    fi
   fi
   grep -q " $work" /proc/self/mounts && awk -v w="$work" '$2 ~ "^"w {print $2}' /proc/self/mounts | sort -r | xargs -r umount -l
   rm -rf "$work"
@@ -113,14 +119,16 @@ for i in $(seq 20); do
 done
 bench "ps -a, 20 containers" "$OXS ps -a" "$PMS ps -a"
 
-# Idle supervisor memory: one sleeping container each.
+# Idle supervisor memory: one sleeping container each, read after both have idled a while
+# (an oxpod monitor sheds its start-up pages after one idle second).
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 "${ox[@]}" run -d --name idle "$IMG" sleep 600 >/dev/null
 mon=$("${ox[@]}" inspect --format '{{.State.ConmonPid}}' idle)
+$have_podman && "${pm[@]}" run -d --name idle "$IMG" sleep 600 >/dev/null
+sleep 3
 ox_rss=$(rss_kib "$mon")
 line="| idle monitor RSS | $ox_rss KiB |"
 if $have_podman; then
-  "${pm[@]}" run -d --name idle "$IMG" sleep 600 >/dev/null
   conmon=$("${pm[@]}" inspect --format '{{.State.ConmonPid}}' idle)
   pm_rss=$(rss_kib "$conmon")
   line="$line $pm_rss KiB (conmon) | $(python3 -c "print('%.2fx' % ($ox_rss/$pm_rss))") |"
