@@ -183,6 +183,9 @@ pub struct HostLimits {
     pub kernel: Option<(u32, u32)>,
     /// Whether the memory cgroup can limit swap (cgroup v1 needs `swapaccount=1`).
     pub swap_accounting: bool,
+    /// Names of the cgroup hierarchies mounted under `/sys/fs/cgroup` (`memory`,
+    /// `cpu,cpuacct`, `unified`, ...), which the container sees too.
+    pub cgroup_mounts: Vec<String>,
 }
 
 impl Default for HostLimits {
@@ -192,6 +195,7 @@ impl Default for HostLimits {
             cap_bounding: None,
             kernel: None,
             swap_accounting: true,
+            cgroup_mounts: Vec::new(),
         }
     }
 }
@@ -211,11 +215,15 @@ impl HostLimits {
         let cgroup = Path::new("/sys/fs/cgroup");
         let swap_accounting = cgroup.join("cgroup.controllers").exists()
             || cgroup.join("memory/memory.memsw.limit_in_bytes").exists();
+        let cgroup_mounts = read("/proc/self/mounts")
+            .map(|m| cgroup_mount_names(&m))
+            .unwrap_or_default();
         Ok(HostLimits {
             rlimit_hard,
             cap_bounding,
             kernel,
             swap_accounting,
+            cgroup_mounts,
         })
     }
 
@@ -235,6 +243,30 @@ impl HostLimits {
                 .is_some_and(|(_, bit)| mask & (1 << bit) != 0),
         }
     }
+}
+
+/// Names of the cgroup (v1 and v2) mounts directly under `/sys/fs/cgroup`, from the text of
+/// `/proc/self/mounts`.
+pub fn cgroup_mount_names(mounts: &str) -> Vec<String> {
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let target = fields.nth(1)?;
+            let fstype = fields.next()?;
+            let name = target.strip_prefix("/sys/fs/cgroup/")?;
+            (matches!(fstype, "cgroup" | "cgroup2") && !name.contains('/')).then_some(name)
+        })
+        // A joint hierarchy (`cpu,cpuacct`) may appear in the container under each
+        // controller's own name instead.
+        .flat_map(|name| {
+            let mut names = vec![name.to_string()];
+            if name.contains(',') {
+                names.extend(name.split(',').map(String::from));
+            }
+            names
+        })
+        .collect()
 }
 
 /// Hard limits from the text of `/proc/<pid>/limits`.
@@ -461,7 +493,18 @@ pub fn runtime_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         linux.set_readonly_paths(None);
     } else {
         linux.set_masked_paths(Some(DEFAULT_MASKED_PATHS.map(String::from).to_vec()));
-        linux.set_readonly_paths(Some(DEFAULT_READONLY_PATHS.map(String::from).to_vec()));
+        // libcontainer mounts each cgroup v1 hierarchy read-write whatever the `/sys/fs/cgroup`
+        // mount says, so root in the container could raise its own limits: make each one
+        // read-only (paths missing in the container are skipped by the runtime).
+        let mut readonly: Vec<String> = DEFAULT_READONLY_PATHS.map(String::from).to_vec();
+        readonly.extend(
+            input
+                .host
+                .cgroup_mounts
+                .iter()
+                .map(|name| format!("/sys/fs/cgroup/{name}")),
+        );
+        linux.set_readonly_paths(Some(readonly));
     }
     if own_net {
         // Lets root in the container ping without CAP_NET_RAW (Podman's default sysctl).
@@ -802,6 +845,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn cgroup_hierarchies_are_read_only_unless_privileged() {
+        let mounts = "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n\
+                      cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n\
+                      tmpfs /sys/fs/cgroup tmpfs ro 0 0\n\
+                      proc /proc proc rw 0 0\n";
+        assert_eq!(
+            cgroup_mount_names(mounts),
+            ["unified", "cpu,cpuacct", "cpu", "cpuacct"]
+        );
+    }
+
     /// The numbers this machine's root has: no CAP_SYS_RESOURCE, nofile 20000.
     fn host() -> HostLimits {
         HostLimits {
@@ -813,6 +868,7 @@ mod tests {
             cap_bounding: Some(0x01ff_feff_ffff),
             kernel: Some((6, 1)),
             swap_accounting: true,
+            cgroup_mounts: vec!["memory".into(), "cpu,cpuacct".into()],
         }
     }
 

@@ -151,3 +151,33 @@ fn an_oom_kill_shows_as_oomkilled_and_137() {
     assert_eq!(out.trim(), "1000000");
     assert_eq!(inspect(&fx.env, "modest")["State"]["OOMKilled"], false);
 }
+
+#[test]
+fn a_container_cannot_raise_its_own_limits() {
+    let fx = setup();
+    // Each cgroup hierarchy the container sees is read-only; a privileged one may write.
+    // Writing a file's own value back changes nothing but shows whether it is writable.
+    let script = "for f in pids/pids.max cpu/cpu.shares memory/memory.limit_in_bytes; do \
+                  p=/sys/fs/cgroup/$f; if [ -e $p ]; then v=$(cat $p); \
+                  echo $v 2>/dev/null > $p && echo \"$f writable\"; fi; done; \
+                  cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; true";
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "50",
+        "{img}",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(!out.contains("writable"), "{out}");
+    if cgroup_v1() {
+        assert_eq!(out.trim(), "50");
+    }
+    let out = fx.ok(&["run", "--rm", "--privileged", "{img}", "sh", "-c", script]);
+    if cgroup_v1() {
+        assert!(out.contains("pids/pids.max writable"), "{out}");
+    }
+    assert_root_empty(&fx.env);
+}
