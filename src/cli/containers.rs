@@ -117,9 +117,22 @@ pub struct CreateArgs {
     /// Run an init process as PID 1 that forwards signals and reaps zombies.
     #[arg(long)]
     init: bool,
-    /// Network: none, host (own namespace with loopback by default).
+    /// Network: a network name (the default bridge `oxpod` when unset), none, host or
+    /// ns:PATH.
     #[arg(long, alias = "net")]
     network: Option<String>,
+    /// Another name for the container on its network.
+    #[arg(long)]
+    network_alias: Vec<String>,
+    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ranges allowed.
+    #[arg(short = 'p', long)]
+    publish: Vec<String>,
+    /// Publish every port the image exposes, each on a free host port.
+    #[arg(short = 'P', long)]
+    publish_all: bool,
+    /// Join a pod (NAME or ID), or make one first with new:NAME.
+    #[arg(long)]
+    pod: Option<String>,
     /// Resource limit: NAME=SOFT[:HARD].
     #[arg(long)]
     ulimit: Vec<String>,
@@ -264,6 +277,20 @@ impl CreateArgs {
         if let Some(n) = &self.network {
             s.network = n.parse().map_err(bad)?;
         }
+        if !self.network_alias.is_empty() {
+            match &mut s.network {
+                spec::NetworkMode::Bridge { aliases, .. } => {
+                    aliases.extend(self.network_alias.iter().cloned())
+                }
+                other => miette::bail!("--network-alias needs a bridge network, not {other}"),
+            }
+        }
+        for p in &self.publish {
+            s.publish
+                .extend(crate::engine::parse_publish(p).map_err(bad)?);
+        }
+        s.publish_all = self.publish_all;
+        s.pod = self.pod.clone();
         for u in &self.ulimit {
             s.ulimits.push(spec::parse_ulimit(u).map_err(bad)?);
         }
@@ -319,11 +346,45 @@ fn start_error_code(e: &EngineError) -> u8 {
     }
 }
 
+/// Create the container, and first its pod with `--pod new:NAME` (which takes the
+/// container's published ports and network, as Podman's does). A pod made here goes again
+/// when the container cannot be made.
+fn create_with_pod(
+    engine: &mut Engine,
+    args: &CreateArgs,
+    mut spec: ContainerSpec,
+) -> Result<String, miette::Report> {
+    let Some(name) = spec.pod.as_deref().and_then(|p| p.strip_prefix("new:")) else {
+        return Ok(engine.create_container(spec)?);
+    };
+    let net = super::pods::PodNetworkArgs {
+        publish: args.publish.clone(),
+        network: args.network.clone(),
+        add_host: args.add_host.clone(),
+        dns: args.dns.clone(),
+        dns_search: Vec::new(),
+    };
+    let pod_spec = super::pods::pod_spec(name.to_string(), None, None, &[], &net)?;
+    let pod = engine.create_pod(pod_spec)?;
+    spec.pod = Some(pod.clone());
+    spec.publish.clear();
+    spec.network = spec::NetworkMode::default();
+    spec.add_hosts.clear();
+    spec.dns.clear();
+    match engine.create_container(spec) {
+        Ok(id) => Ok(id),
+        Err(e) => {
+            let _ = engine.remove_pod(&pod, true);
+            Err(e.into())
+        }
+    }
+}
+
 pub fn create(global: &GlobalOptions, args: CreateArgs) -> CliResult {
     let spec = args.spec()?;
     let mut engine = global.engine()?;
     ensure_image(&mut engine, &args)?;
-    let id = engine.create_container(spec)?;
+    let id = create_with_pod(&mut engine, &args, spec)?;
     println!("{id}");
     Ok(0)
 }
@@ -341,7 +402,7 @@ pub fn run(global: &GlobalOptions, args: RunArgs) -> CliResult {
     let spec = args.create.spec()?;
     let mut engine = global.engine()?;
     ensure_image(&mut engine, &args.create)?;
-    let id = engine.create_container(spec)?;
+    let id = create_with_pod(&mut engine, &args.create, spec)?;
     let attach = if args.detach {
         Attach::Detached
     } else {
@@ -625,6 +686,8 @@ pub fn ps(global: &GlobalOptions, args: PsArgs) -> CliResult {
                     "ExitedAt": c.finished_at.map(|t| t.timestamp()).unwrap_or(0),
                     "Pid": c.pid.unwrap_or(0),
                     "Labels": c.labels,
+                    "Ports": c.ports,
+                    "PodName": c.pod.clone().unwrap_or_default(),
                     "Size": c.size_rw.map(|s| serde_json::json!({"rwSize": s})),
                 })
             })
@@ -679,7 +742,15 @@ pub fn ps(global: &GlobalOptions, args: PsArgs) -> CliResult {
             row.insert("Created", format::human_age(c.created));
             row.insert("Status", status_text(c));
             row.insert("State", c.status.as_str().to_string());
-            row.insert("Ports", String::new());
+            row.insert(
+                "Ports",
+                c.ports
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            row.insert("PodName", c.pod.clone().unwrap_or_default());
             row.insert("Names", c.name.clone());
             row.insert(
                 "Size",

@@ -7,7 +7,9 @@ mod format;
 mod healthcheck;
 mod images;
 mod login;
+mod networks;
 mod ops;
+mod pods;
 mod progress;
 mod system;
 mod volumes;
@@ -143,6 +145,15 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
+    /// Manage pods.
+    #[command(subcommand)]
+    Pod(pods::PodCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(networks::NetworkCommand),
+    /// Forward published ports into a network namespace (started by oxpod itself).
+    #[command(hide = true)]
+    PortProxy(networks::PortProxyArgs),
     /// Log in to a container registry.
     Login(login::LoginArgs),
     /// Log out of a container registry.
@@ -224,6 +235,9 @@ pub fn run(cli: Cli) -> CliResult {
         Command::ContainerMonitor(args) => containers::monitor(global, args),
         Command::ContainerExecHelper(args) => ops::exec_helper(global, args),
         Command::Volume(cmd) => volumes::volume(global, cmd),
+        Command::Pod(cmd) => pods::pod(global, cmd),
+        Command::Network(cmd) => networks::network(global, cmd),
+        Command::PortProxy(args) => networks::port_proxy(args),
         Command::Login(args) => login::login(global, args),
         Command::Logout(args) => login::logout(global, args),
     }

@@ -52,6 +52,10 @@ pub struct ContainerSummary {
     pub labels: BTreeMap<String, String>,
     pub health: Option<String>,
     pub size_rw: Option<u64>,
+    /// Published ports (its pod's, for a pod member).
+    pub ports: Vec<crate::network::ports::PortMapping>,
+    /// The pod it belongs to (its name).
+    pub pod: Option<String>,
 }
 
 fn now() -> String {
@@ -67,7 +71,7 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 }
 
 /// Docker-style `adjective_noun` names.
-fn random_name() -> String {
+pub(crate) fn random_name() -> String {
     const ADJECTIVES: &[&str] = &[
         "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lively", "merry",
         "nifty", "proud", "quirky", "sharp", "tender", "upbeat", "vivid", "witty", "zealous",
@@ -174,7 +178,7 @@ impl Engine {
 
     /// Release what a stopped container holds: runtime state, cgroup and rootfs mount.
     /// Best effort: each step runs even when an earlier one failed.
-    pub(crate) fn cleanup_after_exit(&self, id: &str) {
+    pub(crate) fn cleanup_after_exit(&mut self, id: &str) {
         // The runtime the container ran on (`--runtime`), as its spec says.
         let record = self.store.container(id).ok().flatten();
         let spec = record
@@ -193,6 +197,7 @@ impl Engine {
         if let Err(e) = self.container_dir(id).unmount_rootfs() {
             tracing::warn!("{e}");
         }
+        self.release_container_sandbox(id);
     }
 
     /// Create a container from a spec: the image must be present (pull it first).
@@ -210,6 +215,30 @@ impl Engine {
                 spec.name
             )));
         }
+        if let Some(pod) = spec.pod.clone() {
+            let pod = self.find_pod(&pod)?;
+            self.join_pod(&mut spec, &pod)?;
+        }
+        if spec.publish_all {
+            let config: ImageConfig = serde_json::from_slice(&image.config).unwrap_or_default();
+            let exposed: Vec<String> = config
+                .config
+                .as_ref()
+                .and_then(|c| c.get("ExposedPorts"))
+                .and_then(|p| p.as_object())
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            let all = crate::network::ports::publish_all(&exposed).map_err(EngineError::Invalid)?;
+            for mapping in all {
+                if !spec.publish.iter().any(|p| {
+                    p.protocol == mapping.protocol
+                        && p.pairs().any(|(_, c)| c == mapping.container_port)
+                }) {
+                    spec.publish.push(mapping);
+                }
+            }
+        }
+        self.check_container_network(&mut spec)?;
         spec.validate()
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         crate::runtime::runtime_for(&spec, &self.runtime_state_root())
@@ -248,6 +277,7 @@ impl Engine {
             health: None,
             health_failing: 0,
             health_log: None,
+            pod_id: spec.pod.clone(),
         };
         loop {
             record.name = spec.name.clone();
@@ -276,6 +306,10 @@ impl Engine {
             let _ = self.store.write(|tx| write::remove(tx, &id));
             let _ = self.container_dir(&id).remove();
             return Err(EngineError::Invalid(e.to_string()));
+        }
+        // Its name resolves on the pod's network from now on.
+        if let Some(pod) = &spec.pod {
+            self.refresh_pod_hosts(pod);
         }
         // As Podman, a container uses its volumes from its creation on (`volume rm` refuses
         // them); they are filled from the image at the first start.
@@ -377,11 +411,35 @@ impl Engine {
                 .map_err(io_err(&path))?;
             Ok(path)
         };
-        let files = GeneratedFiles {
-            hosts: Some(write_file("hosts", &hosts)?),
-            hostname: Some(write_file("hostname", &spec::hostname_file(&hostname))?),
-            resolv_conf: Some(write_file("resolv.conf", &resolv)?),
-            shm: ShmMount::for_container(spec),
+        // A sandbox (the pod's, or the container's own on a bridge network) keeps the hosts
+        // and resolv.conf files, rewriting hosts in place as the network's members change.
+        let files = match self.sandbox_files(record, spec) {
+            Some((hosts, resolv_conf, hostname_file)) => GeneratedFiles {
+                hosts: Some(hosts),
+                hostname: Some(match hostname_file {
+                    Some(path) => path,
+                    None => write_file("hostname", &spec::hostname_file(&hostname))?,
+                }),
+                resolv_conf: Some(resolv_conf),
+                shm: ShmMount::for_container(spec),
+            },
+            None => GeneratedFiles {
+                hosts: Some(write_file("hosts", &hosts)?),
+                hostname: Some(write_file("hostname", &spec::hostname_file(&hostname))?),
+                resolv_conf: Some(write_file("resolv.conf", &resolv)?),
+                shm: ShmMount::for_container(spec),
+            },
+        };
+        let joined;
+        let spec = match self.container_netns(record, spec) {
+            Some(netns) => {
+                joined = ContainerSpec {
+                    network: spec::NetworkMode::Pod { netns },
+                    ..spec.clone()
+                };
+                &joined
+            }
+            None => spec,
         };
         let volume_sources = self.volume_sources(record, spec, &defaults)?;
         let host = HostLimits::current().map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -447,7 +505,14 @@ impl Engine {
             };
         }
         let spec = Self::spec_of(&record)?;
-        self.prepare_bundle(&record, &spec)?;
+        if let Err(e) = self.prepare_container_network(&record, &spec) {
+            self.release_container_sandbox(&record.id);
+            return Err(e);
+        }
+        if let Err(e) = self.prepare_bundle(&record, &spec) {
+            self.release_container_sandbox(&record.id);
+            return Err(e);
+        }
         self.store
             .write(|tx| write::set_stop_requested(tx, &record.id, false))?;
         let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -646,6 +711,9 @@ impl Engine {
             write::remove(tx, &record.id)?;
             Ok(anonymous)
         })?;
+        if let Some(pod) = &record.pod_id {
+            self.refresh_pod_hosts(pod);
+        }
         if volumes {
             for name in anonymous {
                 if let Err(e) = self.remove_volume(&name, false) {
@@ -714,7 +782,19 @@ impl Engine {
                 continue;
             }
             let spec = Self::spec_of(&record).unwrap_or_default();
+            let pod = match &record.pod_id {
+                Some(id) => self.store.pod(id)?,
+                None => None,
+            };
+            let publish = match &pod {
+                Some(pod) => Self::pod_spec_of(pod)
+                    .map(|p| p.publish)
+                    .unwrap_or_default(),
+                None => spec.publish.clone(),
+            };
             out.push(ContainerSummary {
+                ports: publish,
+                pod: pod.map(|p| p.name),
                 command: self.command_of(&record, &spec),
                 id: record.id,
                 name: record.name,
@@ -887,6 +967,7 @@ impl Engine {
         let spec = Self::spec_of(&record)?;
         let command = self.command_of(&record, &spec);
         let dir = self.container_dir(&record.id);
+        let network_settings = self.network_settings(&record)?;
         let limits = CgroupLayout::detect()
             .ok()
             .filter(|_| record.status.is_active())
@@ -983,6 +1064,8 @@ impl Engine {
             "HostsPath": dir.file("hosts"),
             "LogPath": dir.log(),
             "Name": record.name,
+            "Pod": record.pod_id.clone().unwrap_or_default(),
+            "NetworkSettings": network_settings,
             "RestartCount": record.restart_count,
             "Driver": "overlay",
             "OCIRuntime": spec.runtime.as_deref().unwrap_or(crate::runtime::BUILTIN),
@@ -1030,10 +1113,8 @@ impl Engine {
                 "CapAdd": spec.cap_add,
                 "CapDrop": spec.cap_drop,
                 "NetworkMode": match &spec.network {
-                    spec::NetworkMode::Private => "private".to_string(),
-                    spec::NetworkMode::None => "none".to_string(),
-                    spec::NetworkMode::Host => "host".to_string(),
-                    spec::NetworkMode::Pod { netns } => format!("ns:{}", netns.display()),
+                    spec::NetworkMode::Bridge { .. } => "bridge".to_string(),
+                    other => other.to_string(),
                 },
                 "CgroupLimits": limits.map(|l| serde_json::json!({
                     "Memory": l.memory_limit,

@@ -7,7 +7,10 @@ mod containers;
 mod images;
 mod info;
 mod monitor;
+mod networks;
 mod ops;
+mod pods;
+mod sandbox;
 mod volumes;
 
 pub use archive::*;
@@ -15,7 +18,9 @@ pub use containers::*;
 pub use images::*;
 pub use info::*;
 pub use monitor::*;
+pub use networks::*;
 pub use ops::*;
+pub use pods::*;
 pub use volumes::*;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ use std::path::{Path, PathBuf};
 pub use crate::image::auth::Credentials;
 pub use crate::image::manifest::Platform;
 pub use crate::image::registries::RegistriesConf;
+pub use crate::network::ports::{PortMapping, Protocol, parse_publish, publish_all};
 pub use crate::runtime::logs::{LogOptions, parse_time_filter};
 pub use crate::state::ContainerStatus;
 
@@ -116,6 +122,12 @@ pub enum EngineError {
     ContainerNotFound(String),
     #[error("{0}")]
     VolumeNotFound(String),
+    #[error("{0}")]
+    #[diagnostic(help("`oxpod network ls` lists the networks in this store"))]
+    NetworkNotFound(String),
+    #[error("{0}")]
+    #[diagnostic(help("`oxpod pod ps` lists the pods in this store"))]
+    PodNotFound(String),
     /// The container's command exists but cannot be executed (exit 126, as Podman).
     #[error("{0}")]
     NotExecutable(String),

@@ -368,6 +368,7 @@ impl Engine {
         if let Some(layout) = &layout {
             let _ = cgroups::remove(layout, &cgroup);
         }
+        self.release_container_sandbox(id);
         self.store.write(|tx| write::clear_monitor(tx, id))?;
         if spec.auto_remove
             && let Err(e) = self.remove_container(id, true, true)

@@ -122,16 +122,39 @@ impl Engine {
         Ok(record.id)
     }
 
-    /// Published ports of a container as `(container port/protocol, host address:port)`.
-    /// Nothing publishes ports yet (networking comes later), so this is always empty; it
-    /// still checks that the container exists, and a specific port asked for is an error.
+    /// Published ports of a container (its pod's, for a pod member).
+    pub fn published_ports(
+        &mut self,
+        name_or_id: &str,
+    ) -> Result<Vec<crate::network::ports::PortMapping>> {
+        let record = self.find_container(name_or_id)?;
+        if let Some(pod) = &record.pod_id
+            && let Some(pod) = self.store.pod(pod)?
+        {
+            return Ok(Self::pod_spec_of(&pod)?.publish);
+        }
+        Ok(Self::spec_of(&record)?.publish)
+    }
+
+    /// Published ports of a container as `(container port/protocol, host address:port)`,
+    /// one per port; with `port`, only that one (an error when it is not published).
     pub fn container_ports(
         &mut self,
         name_or_id: &str,
         port: Option<&str>,
     ) -> Result<Vec<(String, String)>> {
         let record = self.find_container(name_or_id)?;
-        let published: Vec<(String, String)> = Vec::new();
+        let published: Vec<(String, String)> = self
+            .published_ports(&record.id)?
+            .iter()
+            .flat_map(|m| m.expand())
+            .map(|m| {
+                (
+                    format!("{}/{}", m.container_port, m.protocol.as_str()),
+                    std::net::SocketAddr::new(m.bind_ip(), m.host_port).to_string(),
+                )
+            })
+            .collect();
         if let Some(port) = port {
             let wanted = if port.contains('/') {
                 port.to_string()

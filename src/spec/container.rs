@@ -67,6 +67,15 @@ pub struct ContainerSpec {
     /// `--rm`: remove the container (and its anonymous volumes) once it exits.
     pub auto_remove: bool,
     pub network: NetworkMode,
+    /// The pod (its id) the container belongs to; it joins the pod's namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// `-p`: host ports forwarded into the container's network namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<crate::network::ports::PortMapping>,
+    /// `-P`: publish every port the image exposes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish_all: bool,
     /// Namespaces to join by path (a pod's); unset kinds get their own.
     pub namespaces_from_pod: Option<PodNamespaces>,
     pub ulimits: Vec<Ulimit>,
@@ -113,7 +122,10 @@ impl Default for ContainerSpec {
             annotations: BTreeMap::new(),
             init: false,
             auto_remove: false,
-            network: NetworkMode::Private,
+            network: NetworkMode::default(),
+            pod: None,
+            publish: Vec::new(),
+            publish_all: false,
             namespaces_from_pod: None,
             ulimits: Vec::new(),
             add_hosts: Vec::new(),
@@ -558,12 +570,21 @@ impl HealthCheck {
     }
 }
 
+/// The network every container and pod joins unless told otherwise.
+pub const DEFAULT_NETWORK: &str = "oxpod";
+
 /// `--network`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
-    /// A network namespace of its own.
-    #[default]
+    /// A namespace of its own attached to a bridge network, reachable by name there.
+    Bridge {
+        network: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        aliases: Vec<String>,
+    },
+    /// A namespace of its own with only loopback (containers made before networks existed;
+    /// or a pod member, whose namespace the pod gives).
     Private,
     /// A namespace with only loopback.
     None,
@@ -573,31 +594,68 @@ pub enum NetworkMode {
     Pod { netns: PathBuf },
 }
 
+impl Default for NetworkMode {
+    fn default() -> Self {
+        NetworkMode::Bridge {
+            network: DEFAULT_NETWORK.to_string(),
+            aliases: Vec::new(),
+        }
+    }
+}
+
+impl NetworkMode {
+    /// The bridge network joined, if any.
+    pub fn bridge(&self) -> Option<&str> {
+        match self {
+            NetworkMode::Bridge { network, .. } => Some(network),
+            _ => None,
+        }
+    }
+}
+
 impl FromStr for NetworkMode {
     type Err = SpecError;
 
     fn from_str(s: &str) -> Result<Self, SpecError> {
         match s {
-            "" | "private" | "bridge" | "default" => Ok(NetworkMode::Private),
+            "" | "private" | "bridge" | "default" => Ok(NetworkMode::default()),
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
             _ => match s.strip_prefix("ns:") {
                 Some(path) if Path::new(path).is_absolute() => Ok(NetworkMode::Pod {
                     netns: PathBuf::from(path),
                 }),
-                _ => Err(SpecError::invalid(
+                Some(_) => Err(SpecError::invalid(
                     "--network",
                     s,
-                    "expected private, none, host or ns:/path",
+                    "ns: needs an absolute path",
+                )),
+                None if valid_network_name(s) => Ok(NetworkMode::Bridge {
+                    network: s.to_string(),
+                    aliases: Vec::new(),
+                }),
+                None => Err(SpecError::invalid(
+                    "--network",
+                    s,
+                    "expected bridge, none, host, ns:/path or a network name",
                 )),
             },
         }
     }
 }
 
+/// Network names follow container names: letters, digits, `_`, `.`, `-`, starting with a
+/// letter or digit.
+pub fn valid_network_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 impl fmt::Display for NetworkMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            NetworkMode::Bridge { network, .. } => f.write_str(network),
             NetworkMode::Private => f.write_str("private"),
             NetworkMode::None => f.write_str("none"),
             NetworkMode::Host => f.write_str("host"),
@@ -1643,7 +1701,16 @@ mod tests {
             }
         );
         assert!("ns:relative".parse::<NetworkMode>().is_err());
-        assert!("slirp".parse::<NetworkMode>().is_err());
+        assert!("sl/irp".parse::<NetworkMode>().is_err());
+        assert!("ns:relative".parse::<NetworkMode>().is_err());
+        assert_eq!(
+            "bridge".parse::<NetworkMode>().unwrap(),
+            NetworkMode::default()
+        );
+        assert_eq!(
+            "backend".parse::<NetworkMode>().unwrap().bridge(),
+            Some("backend")
+        );
 
         let h = parse_add_host("db:10.0.0.5").unwrap();
         assert_eq!(

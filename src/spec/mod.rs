@@ -17,15 +17,18 @@ mod container;
 mod error;
 mod etc;
 mod oci;
+mod pod;
 mod process;
 mod seccomp;
 
+pub use container::valid_network_name;
 pub use container::{
-    ContainerSpec, DEFAULT_STOP_TIMEOUT, HealthCheck, HostEntry, MountKind, MountSpec, NetworkMode,
-    PodNamespaces, RLIMIT_UNLIMITED, Resources, RestartPolicy, Seccomp, Ulimit, UlimitKind,
-    parse_add_host, parse_capability_name, parse_cpus, parse_dns, parse_duration, parse_env_file,
-    parse_env_flag, parse_memory, parse_memory_swap, parse_mount_flag, parse_pids_limit,
-    parse_signal, parse_tmpfs_flag, parse_ulimit, parse_volume_flag, read_env_file,
+    ContainerSpec, DEFAULT_NETWORK, DEFAULT_STOP_TIMEOUT, HealthCheck, HostEntry, MountKind,
+    MountSpec, NetworkMode, PodNamespaces, RLIMIT_UNLIMITED, Resources, RestartPolicy, Seccomp,
+    Ulimit, UlimitKind, parse_add_host, parse_capability_name, parse_cpus, parse_dns,
+    parse_duration, parse_env_file, parse_env_flag, parse_memory, parse_memory_swap,
+    parse_mount_flag, parse_pids_limit, parse_signal, parse_tmpfs_flag, parse_ulimit,
+    parse_volume_flag, read_env_file,
 };
 pub use error::SpecError;
 pub use etc::{hostname_file, hosts_file, resolv_conf};
@@ -35,6 +38,7 @@ pub use oci::{
     HostLimits, INIT_PATH, ShmMount, SpecInput, capability_sets, parse_proc_limits, rlimits,
     runtime_spec,
 };
+pub use pod::{PodSpec, Shares};
 pub use process::{
     DEFAULT_PATH, ImageDefaults, ResolvedProcess, ResolvedUser, build_env, resolve_args,
     resolve_in_rootfs, resolve_process, resolve_user, resolve_workdir,

@@ -548,7 +548,7 @@ fn namespaces(c: &ContainerSpec) -> Vec<LinuxNamespace> {
         NetworkMode::Pod { netns } => {
             out.push(ns(LinuxNamespaceType::Network, Some(netns.clone())))
         }
-        NetworkMode::Private | NetworkMode::None => {
+        NetworkMode::Bridge { .. } | NetworkMode::Private | NetworkMode::None => {
             out.push(ns(LinuxNamespaceType::Network, pod.net))
         }
     }

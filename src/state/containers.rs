@@ -75,11 +75,13 @@ pub struct ContainerRecord {
     pub health: Option<String>,
     pub health_failing: u32,
     pub health_log: Option<String>,
+    /// The pod it belongs to.
+    pub pod_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, image_id, image_name, spec, created, status, pid, monitor_pid, \
     monitor_start, started_at, finished_at, exit_code, oom_killed, restart_count, stop_requested, \
-    health, health_failing, health_log";
+    health, health_failing, health_log, pod_id";
 
 fn from_row(r: &Row) -> rusqlite::Result<ContainerRecord> {
     Ok(ContainerRecord {
@@ -102,6 +104,7 @@ fn from_row(r: &Row) -> rusqlite::Result<ContainerRecord> {
         health: r.get(16)?,
         health_failing: r.get::<_, i64>(17)? as u32,
         health_log: r.get(18)?,
+        pod_id: r.get(19)?,
     })
 }
 
@@ -126,6 +129,17 @@ impl Store {
                 from_row,
             )
             .optional()?)
+    }
+
+    /// The containers of a pod, oldest first (the order they were added in).
+    pub fn pod_containers(&self, pod_id: &str) -> Result<Vec<ContainerRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM containers WHERE pod_id = ? ORDER BY created, rowid"
+        ))?;
+        let rows = stmt
+            .query_map([pod_id], from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     pub fn container_by_name(&self, name: &str) -> Result<Option<ContainerRecord>> {
@@ -167,8 +181,8 @@ pub mod write {
 
     pub fn insert(tx: &Transaction, c: &ContainerRecord) -> Result<()> {
         tx.execute(
-            "INSERT INTO containers (id, name, image_id, image_name, spec, created, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO containers (id, name, image_id, image_name, spec, created, status, pod_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 c.id,
                 c.name,
@@ -176,7 +190,8 @@ pub mod write {
                 c.image_name,
                 c.spec,
                 c.created,
-                c.status.as_str()
+                c.status.as_str(),
+                c.pod_id
             ],
         )?;
         Ok(())

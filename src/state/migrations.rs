@@ -83,6 +83,40 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX container_volumes_volume ON container_volumes(volume);
     "#,
+    // 3: networks, pods, and the network side of each (a sandbox).
+    r#"
+    CREATE TABLE networks (
+        name        TEXT PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        bridge      TEXT NOT NULL UNIQUE,
+        subnet      TEXT NOT NULL,
+        gateway     TEXT NOT NULL,
+        internal    INTEGER NOT NULL DEFAULT 0,
+        labels      TEXT NOT NULL DEFAULT '{}',
+        created     TEXT NOT NULL
+    );
+    CREATE TABLE pods (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        spec        TEXT NOT NULL,        -- PodSpec JSON
+        created     TEXT NOT NULL
+    );
+    -- What holds a pod's (or a lone container's) namespaces open and connects them: the
+    -- address lease, the host end of its veth, its port proxy and its PID-namespace infra.
+    CREATE TABLE sandboxes (
+        owner       TEXT PRIMARY KEY,     -- pod id or container id
+        network     TEXT REFERENCES networks(name),
+        ip          TEXT,
+        veth        TEXT,
+        proxy_pid   INTEGER,
+        proxy_start INTEGER,
+        infra_pid   INTEGER,
+        infra_start INTEGER,
+        UNIQUE (network, ip)
+    );
+    ALTER TABLE containers ADD COLUMN pod_id TEXT REFERENCES pods(id);
+    CREATE INDEX containers_pod ON containers(pod_id);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -5,10 +5,14 @@
 pub mod containers;
 pub mod images;
 mod migrations;
+pub mod networks;
+pub mod pods;
 pub mod volumes;
 
 pub use containers::{ContainerRecord, ContainerStatus};
 pub use images::{ImageLayer, ImageName, ImageRecord};
+pub use networks::{NetworkRecord, SandboxRecord};
+pub use pods::PodRecord;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

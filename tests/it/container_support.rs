@@ -41,13 +41,21 @@ impl Drop for Fixture {
     /// cgroups: the harness kills processes and unmounts, but cgroups are the engine's to
     /// remove.
     fn drop(&mut self) {
-        let _ = self
-            .env
-            .cmd(&["rm", "-f", "-a"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        // Pods first (their containers go with them), then lone containers, then the
+        // networks tests made, with their bridges and firewall rules.
+        for args in [
+            &["pod", "rm", "-f", "-a"][..],
+            &["rm", "-f", "-a"],
+            &["network", "prune", "-f"],
+        ] {
+            let _ = self
+                .env
+                .cmd(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 
