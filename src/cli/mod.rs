@@ -151,6 +151,9 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(networks::NetworkCommand),
+    /// Be PID 1 of a pod's PID namespace (started by oxpod itself).
+    #[command(hide = true)]
+    PodInfra(pods::PodInfraArgs),
     /// Forward published ports into a network namespace (started by oxpod itself).
     #[command(hide = true)]
     PortProxy(networks::PortProxyArgs),
@@ -238,6 +241,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Pod(cmd) => pods::pod(global, cmd),
         Command::Network(cmd) => networks::network(global, cmd),
         Command::PortProxy(args) => networks::port_proxy(args),
+        Command::PodInfra(args) => pods::pod_infra(args),
         Command::Login(args) => login::login(global, args),
         Command::Logout(args) => login::logout(global, args),
     }

@@ -587,3 +587,38 @@ pub struct PruneArgs {
     #[arg(short, long)]
     force: bool,
 }
+
+#[derive(Debug, clap::Args)]
+pub struct PodInfraArgs {
+    /// Be the PID 1 itself (otherwise start it and print its PID).
+    #[arg(long)]
+    init: bool,
+}
+
+/// Started with the PID namespace unshared for its children: the first child it starts is
+/// PID 1 of the pod's PID namespace. That child reaps the orphans the pod's containers leave
+/// and otherwise sleeps; `pod rm` kills it.
+pub fn pod_infra(args: PodInfraArgs) -> CliResult {
+    use std::process::{Command, Stdio};
+    if !args.init {
+        let exe = std::env::current_exe().map_err(|e| miette::miette!("pod-infra: {e}"))?;
+        let child = Command::new(exe)
+            .args(["pod-infra", "--init"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| miette::miette!("pod-infra: {e}"))?;
+        println!("{}", child.id());
+        return Ok(0);
+    }
+    let _ = nix::unistd::setsid();
+    let _ = std::env::set_current_dir("/");
+    loop {
+        match nix::sys::wait::waitpid(None, None) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            // No children now: orphans arrive when a container's process leaves some.
+            Err(_) => std::thread::sleep(std::time::Duration::from_secs(1)),
+        }
+    }
+}

@@ -133,6 +133,7 @@ impl Engine {
             },
             ipc: spec.share.ipc,
             uts: spec.share.uts,
+            pid: spec.share.pid,
             hostname: spec.effective_hostname(),
             publish: &spec.publish,
             add_hosts: &spec.add_hosts,
@@ -221,7 +222,10 @@ impl Engine {
             },
             ipc: paths.ipc,
             uts: paths.uts,
-            pid: None,
+            pid: pod_spec
+                .share
+                .pid
+                .then(|| super::sandbox::pid_namespace_path(&self.pod_dir(&pod.id))),
         });
         if pod_spec.share.uts {
             spec.hostname = None;

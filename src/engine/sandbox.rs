@@ -30,6 +30,8 @@ pub(crate) struct SandboxPlan<'a> {
     pub network: &'a NetworkMode,
     pub ipc: bool,
     pub uts: bool,
+    /// A shared PID namespace, which needs a live PID 1 (the infra process).
+    pub pid: bool,
     pub hostname: &'a str,
     pub publish: &'a [PortMapping],
     pub add_hosts: &'a [HostEntry],
@@ -45,6 +47,11 @@ pub(crate) fn namespace_paths(dir: &Path, net: bool, ipc: bool, uts: bool) -> Na
         ipc: ipc.then(|| ns.join("ipc")),
         uts: uts.then(|| ns.join("uts")),
     }
+}
+
+/// Where a sandbox holds its shared PID namespace.
+pub(crate) fn pid_namespace_path(dir: &Path) -> PathBuf {
+    dir.join("ns").join("pid")
 }
 
 /// True when `path` is a bind-mounted namespace (not a leftover empty file).
@@ -74,7 +81,10 @@ impl Engine {
             let whole = [&paths.net, &paths.ipc, &paths.uts]
                 .into_iter()
                 .flatten()
-                .all(|p| is_namespace(p));
+                .all(|p| is_namespace(p))
+                && (!plan.pid
+                    || (is_namespace(&pid_namespace_path(&plan.dir))
+                        && live(existing.infra_pid, existing.infra_start).is_some()));
             if whole {
                 if !plan.publish.is_empty()
                     && live(existing.proxy_pid, existing.proxy_start).is_none()
@@ -185,6 +195,9 @@ impl Engine {
             )
             .map_err(|e| EngineError::Invalid(format!("network {}: {e}", n.record.name)))?;
         }
+        if plan.pid {
+            self.start_infra(plan.owner, &plan.dir)?;
+        }
         if !plan.publish.is_empty() {
             let net = paths.net.as_ref().ok_or_else(|| {
                 EngineError::Invalid("publishing ports needs a network namespace".into())
@@ -201,12 +214,19 @@ impl Engine {
         let veth = record.as_ref().and_then(|r| r.veth.clone());
         if let Some(r) = &record {
             stop_process(r.proxy_pid, r.proxy_start);
-            stop_process(r.infra_pid, r.infra_start);
+            // PID 1 of a namespace ignores SIGTERM it has no handler for; it holds nothing.
+            if let Some(pid) = live(r.infra_pid, r.infra_start) {
+                let _ = process::signal(pid, Signal::SIGKILL);
+                let _ = process::wait_for_exit(pid, Some(Duration::from_secs(2)));
+            }
             if let Some(veth) = &veth
                 && let Err(e) = netns::release_veth(veth)
             {
                 tracing::warn!("{e}");
             }
+        }
+        if let Err(e) = netns::release_namespace(&pid_namespace_path(dir)) {
+            tracing::warn!("{e}");
         }
         // Once the namespace is unmounted (and its processes are gone) the kernel deletes
         // the veth pair; if it cannot be unmounted, delete the veth here, slowly but surely.
@@ -237,6 +257,33 @@ impl Engine {
             self.store.write(|tx| write::set_proxy(tx, owner, None))?;
         }
         Ok(())
+    }
+
+    /// Start the infra process, PID 1 of a new PID namespace that reaps the pod's orphans,
+    /// hold its namespace by a bind mount, and record it.
+    fn start_infra(&mut self, owner: &str, dir: &Path) -> Result<()> {
+        use std::process::{Command, Stdio};
+        let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("pod-infra")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = process::spawn_with_pid_namespace_for_children(&mut cmd)
+            .map_err(io_err(Path::new("/proc/self/exe")))?;
+        let mut out = String::new();
+        if let Some(mut stdout) = child.stdout.take() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        let _ = child.wait();
+        let pid: i32 = out.trim().parse().map_err(|_| {
+            EngineError::Invalid(format!("the pod's infra process did not start ({out:?})"))
+        })?;
+        let start = process::start_time(pid).unwrap_or_default();
+        self.store
+            .write(|tx| write::set_infra(tx, owner, Some((pid, start))))?;
+        netns::hold_namespace(pid, "pid", &pid_namespace_path(dir))
+            .map_err(|e| EngineError::Invalid(format!("holding the PID namespace: {e}")))
     }
 
     /// Start the port proxy for a sandbox and record it. It binds every host port before it
@@ -471,6 +518,7 @@ impl Engine {
             network: &spec.network,
             ipc: false,
             uts: false,
+            pid: false,
             hostname: &hostname,
             publish: &spec.publish,
             add_hosts: &spec.add_hosts,

@@ -204,6 +204,32 @@ pub fn remove_namespaces(paths: &NamespacePaths) -> io::Result<()> {
     }
 }
 
+/// Hold another process's namespace (`/proc/PID/ns/KIND`) by a bind mount at `target`, as
+/// [`create_namespaces`] holds its own.
+pub fn hold_namespace(pid: i32, kind: &str, target: &Path) -> io::Result<()> {
+    prepare_mount_point(target)?;
+    let source = format!("/proc/{pid}/ns/{kind}");
+    mount(
+        Some(source.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        let _ = fs::remove_file(target);
+        annotate(
+            e.into(),
+            format_args!("bind-mounting {source} onto {}", target.display()),
+        )
+    })
+}
+
+/// Unmount and remove a namespace file held by [`hold_namespace`]; absent is fine.
+pub fn release_namespace(target: &Path) -> io::Result<()> {
+    release(target)
+}
+
 /// How a network namespace joins a bridge network.
 #[derive(Debug, Clone, Copy)]
 pub struct Attachment<'a> {

@@ -84,6 +84,23 @@ pub fn die_with_parent(signal: nix::sys::signal::Signal) -> io::Result<()> {
     nix::sys::prctl::set_pdeathsig(Some(signal)).map_err(io::Error::from)
 }
 
+/// Spawn `cmd` after unsharing the PID namespace in the child before exec: the program itself
+/// stays in ours, and its children start in the new namespace, the first as its PID 1.
+pub fn spawn_with_pid_namespace_for_children(
+    cmd: &mut std::process::Command,
+) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs between fork and exec and only makes the unshare(2) system
+    // call, which allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID).map_err(io::Error::from)
+        });
+    }
+    cmd.spawn()
+}
+
 /// Send a signal; a process already gone is not an error.
 pub fn signal(pid: i32, signal: nix::sys::signal::Signal) -> io::Result<()> {
     match nix::sys::signal::kill(Pid::from_raw(pid), signal) {

@@ -534,3 +534,65 @@ fn a_hundred_pod_cycles_leave_nothing_behind() {
     assert_eq!(nft_rules("cycles"), 0);
     assert_eq!(existing_links(&[bridge]), Vec::<String>::new());
 }
+
+#[test]
+fn shared_pid_namespace_has_an_infra_pid_1_that_goes_with_the_pod() {
+    let fx = setup();
+    fx.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "pids",
+        "--share",
+        "net,ipc,uts,pid",
+    ]);
+    fx.run_detached(&[
+        "run", "-d", "--pod", "pids", "--name", "sleeper", "{img}", "sleep", "77",
+    ]);
+    let out = fx.ok(&[
+        "run", "--rm", "--pod", "pids", "{img}", "ps", "-o", "pid,args",
+    ]);
+    let first = out.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.trim_start().starts_with("1 ") && first.contains("pod-infra"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sleep 77"),
+        "the other container's process is visible:\n{out}"
+    );
+    // Without pid in --share, each container has its own.
+    fx.ok(&["pod", "create", "--name", "apart"]);
+    fx.run_detached(&["run", "-d", "--pod", "apart", "{img}", "sleep", "78"]);
+    let out = fx.ok(&["run", "--rm", "--pod", "apart", "{img}", "ps", "-o", "args"]);
+    assert!(!out.contains("sleep 78"), "{out}");
+    // The infra has no --root argument; it is found by its namespace instead.
+    let sleeper = inspect(&fx.env, "sleeper")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
+    let pidns = std::fs::read_link(format!("/proc/{sleeper}/ns/pid")).unwrap();
+    let in_pidns = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == pidns)
+                    && !process_is_zombie(*pid)
+            })
+            .count()
+    };
+    assert_eq!(in_pidns(), 2, "infra and sleeper");
+    fx.ok(&["pod", "rm", "-f", "pids", "apart"]);
+    assert_eq!(in_pidns(), 0, "nothing left in the pod's PID namespace");
+    assert_eq!(ns_mounts_under(&fx.env.runroot().join("pods")), 0);
+}
+
+/// An exited process its parent (here the host's init, for the orphaned infra) has not
+/// reaped yet holds nothing but its pid.
+fn process_is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+        .unwrap_or(true)
+}
