@@ -596,3 +596,66 @@ fn process_is_zombie(pid: i32) -> bool {
         .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
         .unwrap_or(true)
 }
+
+#[test]
+fn publish_all_and_port_ranges() {
+    use crate::images::{self, ImageBuilder};
+    let fx = setup();
+    let image = ImageBuilder::new()
+        .layer(images::busybox_layer(), "oxpod-it: busybox")
+        .config(
+            "ExposedPorts",
+            serde_json::json!({"80/tcp": {}, "9000/udp": {}}),
+        )
+        .cmd(&["sh"])
+        .build();
+    let exposed = images::push_image(&fx.reg, &image, "exposed", "latest").reference();
+    fx.ok(&["pull", "-q", &exposed]);
+    let id = fx.run_detached(&[
+        "run",
+        "-d",
+        "-P",
+        &exposed,
+        "sh",
+        "-c",
+        &httpd("published-by-P", 80),
+    ]);
+    let ports = fx.ok(&["port", &id]);
+    let mut lines: Vec<&str> = ports.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{ports}");
+    assert!(lines[0].starts_with("80/tcp -> 0.0.0.0:"), "{ports}");
+    assert!(lines[1].starts_with("9000/udp -> 0.0.0.0:"), "{ports}");
+    let port: u16 = lines[0].rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(
+        http_get(port, Duration::from_secs(10)).as_deref(),
+        Some("published-by-P\n")
+    );
+    // A range: two host ports onto two container ports, each its own server.
+    let base = loop {
+        let p = free_port();
+        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let range = format!("127.0.0.1:{}-{}:8001-8002", base, base + 1);
+    fx.run_detached(&[
+        "run",
+        "-d",
+        "-p",
+        &range,
+        "{img}",
+        "sh",
+        "-c",
+        "mkdir /a /b && echo a > /a/index.html && echo b > /b/index.html && \
+         httpd -p 8001 -h /a && exec httpd -f -p 8002 -h /b",
+    ]);
+    assert_eq!(
+        http_get(base, Duration::from_secs(10)).as_deref(),
+        Some("a\n")
+    );
+    assert_eq!(
+        http_get(base + 1, Duration::from_secs(10)).as_deref(),
+        Some("b\n")
+    );
+}
