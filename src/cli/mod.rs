@@ -241,7 +241,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Pod(cmd) => pods::pod(global, cmd),
         Command::Network(cmd) => networks::network(global, cmd),
         Command::PortProxy(args) => networks::port_proxy(args),
-        Command::PodInfra(args) => pods::pod_infra(args),
+        Command::PodInfra(args) => pods::pod_infra(global, args),
         Command::Login(args) => login::login(global, args),
         Command::Logout(args) => login::logout(global, args),
     }

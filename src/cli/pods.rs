@@ -598,11 +598,17 @@ pub struct PodInfraArgs {
 /// Started with the PID namespace unshared for its children: the first child it starts is
 /// PID 1 of the pod's PID namespace. That child reaps the orphans the pod's containers leave
 /// and otherwise sleeps; `pod rm` kills it.
-pub fn pod_infra(args: PodInfraArgs) -> CliResult {
+pub fn pod_infra(global: &GlobalOptions, args: PodInfraArgs) -> CliResult {
     use std::process::{Command, Stdio};
     if !args.init {
         let exe = std::env::current_exe().map_err(|e| miette::miette!("pod-infra: {e}"))?;
-        let child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        for (flag, value) in [("--root", &global.root), ("--runroot", &global.runroot)] {
+            if let Some(v) = value {
+                cmd.arg(flag).arg(v);
+            }
+        }
+        let child = cmd
             .args(["pod-infra", "--init"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -265,7 +265,12 @@ impl Engine {
         use std::process::{Command, Stdio};
         let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
         let mut cmd = Command::new(exe);
-        cmd.arg("pod-infra")
+        // --root and --runroot name the store it belongs to in `ps`.
+        cmd.arg("--root")
+            .arg(&self.paths.root)
+            .arg("--runroot")
+            .arg(&self.paths.runroot)
+            .arg("pod-infra")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
