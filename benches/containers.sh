@@ -87,6 +87,9 @@ events_logger = "file"
 runtime = "crun"
 [network]
 network_backend = "netavark"
+# podman0 would otherwise take 10.88.0.0/16, which oxpod0 already has on this host.
+network_config_dir = "$work/pm-networks"
+default_subnet = "10.230.0.0/24"
 CONF
 export CONTAINERS_CONF=$work/containers.conf
 

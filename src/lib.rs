@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod engine;
 pub mod image;
+pub mod kube;
 pub mod network;
 pub mod runtime;
 pub mod spec;

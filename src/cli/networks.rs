@@ -318,18 +318,24 @@ pub struct PortProxyArgs {
     /// The port mappings, as JSON.
     #[arg(long)]
     publish: String,
+    /// The pod's address to connect to (127.0.0.1 inside the pod when unset).
+    #[arg(long)]
+    target: Option<std::net::Ipv4Addr>,
     /// The pod or container it serves (shown in `ps`).
     owner: String,
 }
 
 pub fn port_proxy(args: PortProxyArgs) -> CliResult {
     let ready = crate::sys::fs::adopt_inherited_fd(args.ready_fd);
+    // It lives as long as the pod: descriptors its starter inherited (a caller's pipe)
+    // must not stay open with it.
+    crate::sys::fs::close_inherited_fds(&[args.ready_fd]);
     // A session of its own: a terminal's signals go to the command that started it.
     let _ = nix::unistd::setsid();
     let _ = std::env::set_current_dir("/");
     let mappings: Vec<PortMapping> = serde_json::from_str(&args.publish)
         .map_err(|e| miette::miette!("port-proxy: malformed --publish: {e}"))?;
-    crate::network::proxy::run(&args.netns, &mappings, ready)
+    crate::network::proxy::run(&args.netns, &mappings, ready, args.target)
         .map_err(|e| miette::miette!("port proxy for {}: {e}", args.owner))?;
     Ok(0)
 }

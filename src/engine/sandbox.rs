@@ -93,7 +93,8 @@ impl Engine {
                         .net
                         .clone()
                         .expect("publishing needs a network namespace");
-                    self.start_proxy(plan.owner, &net, plan.publish)?;
+                    let ip = existing.ip.as_deref().and_then(|ip| ip.parse().ok());
+                    self.start_proxy(plan.owner, &net, plan.publish, ip)?;
                 }
                 return Ok(());
             }
@@ -202,7 +203,7 @@ impl Engine {
             let net = paths.net.as_ref().ok_or_else(|| {
                 EngineError::Invalid("publishing ports needs a network namespace".into())
             })?;
-            self.start_proxy(plan.owner, net, plan.publish)?;
+            self.start_proxy(plan.owner, net, plan.publish, ip)?;
         }
         Ok(())
     }
@@ -293,7 +294,13 @@ impl Engine {
 
     /// Start the port proxy for a sandbox and record it. It binds every host port before it
     /// answers, so a port taken meanwhile is reported here.
-    fn start_proxy(&mut self, owner: &str, netns: &Path, publish: &[PortMapping]) -> Result<()> {
+    fn start_proxy(
+        &mut self,
+        owner: &str,
+        netns: &Path,
+        publish: &[PortMapping],
+        target: Option<Ipv4Addr>,
+    ) -> Result<()> {
         use std::process::{Command, Stdio};
         let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
         let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -311,6 +318,7 @@ impl Engine {
             .arg(ready_write.as_raw_fd().to_string())
             .arg("--publish")
             .arg(serde_json::to_string(publish).expect("mappings serialise"))
+            .args(target.map(|ip| format!("--target={ip}")))
             .arg(owner)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -51,8 +51,19 @@ enum HostSocket {
 /// into `netns`, then report "ok\n" (or "error <line>\n", returning Err) on `ready` and close it,
 /// then serve until SIGTERM or SIGINT. Binding first is what lets the proxy listen on the host
 /// while connecting inside the pod with a single thread.
-pub fn run(netns: &Path, mappings: &[PortMapping], ready: OwnedFd) -> io::Result<()> {
+///
+/// `target` is the address connections go to inside the pod: its own address on its network
+/// (as Kubernetes' hostPort and Docker's proxy reach it), or 127.0.0.1 when it has none.
+pub fn run(
+    netns: &Path,
+    mappings: &[PortMapping],
+    ready: OwnedFd,
+    target: Option<Ipv4Addr>,
+) -> io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    if let Some(ip) = target {
+        let _ = TARGET.set(ip);
+    }
     serve_until(netns, mappings, ready, || {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
@@ -129,6 +140,8 @@ where
     // A vanished reader must not stop a proxy that is otherwise ready.
     let _ = ready.write_all(b"ok\n");
     drop(ready);
+    // Start-up pages of the binary are not needed again while serving.
+    crate::sys::memory::release_startup_pages();
     rt.block_on(stop);
     // Dropping the runtime cancels every task and closes every socket.
     drop(rt);
@@ -165,8 +178,12 @@ fn bind_all(mappings: &[PortMapping]) -> io::Result<Vec<HostSocket>> {
     Ok(out)
 }
 
+/// Where connections go inside the pod; set once by [`run`] before serving (a process serves
+/// one pod), loopback when unset.
+static TARGET: std::sync::OnceLock<Ipv4Addr> = std::sync::OnceLock::new();
+
 fn pod_addr(port: u16) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    SocketAddr::from((*TARGET.get().unwrap_or(&Ipv4Addr::LOCALHOST), port))
 }
 
 async fn serve_tcp(listener: TcpListener, port: u16) {
@@ -286,7 +303,7 @@ async fn open_flow(
     now: u64,
     now_ms: impl Fn() -> u64 + Send + 'static,
 ) -> io::Result<Flow> {
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
     sock.connect(pod_addr(port)).await?;
     let sock = Arc::new(sock);
     let last = Arc::new(AtomicU64::new(now));

@@ -117,6 +117,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE containers ADD COLUMN pod_id TEXT REFERENCES pods(id);
     CREATE INDEX containers_pod ON containers(pod_id);
     "#,
+    // 4: Kubernetes objects that live beside pods (ConfigMaps, Secrets), and Services.
+    r#"
+    CREATE TABLE kube_objects (
+        namespace   TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        data        TEXT NOT NULL,        -- the object's JSON; a Secret's lives in a 0600 file
+        created     TEXT NOT NULL,
+        PRIMARY KEY (namespace, kind, name)
+    );
+    -- A Service's virtual IP is a sandbox row (owner = service id) on its network, so the
+    -- IPAM hands it out like a pod address; this row holds the rest.
+    CREATE TABLE services (
+        id          TEXT PRIMARY KEY,
+        namespace   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        spec        TEXT NOT NULL,        -- ServiceSpec JSON: ports and selector
+        created     TEXT NOT NULL,
+        UNIQUE (namespace, name)
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod images;
+pub mod kube;
 mod migrations;
 pub mod networks;
 pub mod pods;

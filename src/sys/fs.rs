@@ -99,6 +99,24 @@ pub fn adopt_inherited_fd(fd: i32) -> std::os::fd::OwnedFd {
     }
 }
 
+/// Close every descriptor above stderr but `keep`. A supervisor that outlives the command
+/// that started it must not hold what that command inherited (a caller waiting for EOF on a
+/// pipe would wait as long as the supervisor lives).
+pub fn close_inherited_fds(keep: &[i32]) {
+    // Listed first: the directory's own descriptor is among the entries while it is open.
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in fds.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
+        // EBADF: the listing's own descriptor, already closed.
+        let _ = nix::unistd::close(fd);
+    }
+}
+
 /// Set or clear close-on-exec on a descriptor (to hand one, and only one, to a child).
 pub fn set_cloexec(fd: &impl std::os::fd::AsFd, on: bool) -> io::Result<()> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};

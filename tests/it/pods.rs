@@ -659,3 +659,45 @@ fn publish_all_and_port_ranges() {
         Some("b\n")
     );
 }
+
+#[test]
+fn supervisors_do_not_hold_the_callers_descriptors() {
+    let fx = setup();
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    for args in [
+        fx.args(&["pod", "create", "--name", "fds", "-p", &publish]),
+        fx.args(&["run", "-d", "--pod", "fds", "{img}", "sleep", "60"]),
+    ] {
+        // The command inherits our pipe as fd 5 (and its output goes elsewhere): the pipe
+        // reaches EOF once the command exits, though a proxy and a monitor live on.
+        let template = fx.env.cmd(&args);
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg("exec 5>&1; \"$0\" \"$@\" >/dev/null 2>&1")
+            .arg(template.get_program())
+            .args(template.get_args())
+            .stdout(std::process::Stdio::piped());
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut sink);
+            let _ = tx.send(());
+        });
+        let eof = rx.recv_timeout(Duration::from_secs(10));
+        assert!(child.wait().unwrap().success(), "{args:?}");
+        assert!(
+            eof.is_ok(),
+            "{args:?}: the pipe stayed open after the command exited"
+        );
+    }
+    assert!(!proxy_processes(&fx.env).is_empty());
+}
