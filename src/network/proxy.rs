@@ -547,7 +547,7 @@ mod tests {
             range: 1,
         };
         let (mut reader, writer) = UnixStream::pair().unwrap();
-        let r = thread::spawn(move || run(Path::new(HOST_NS), &[m], writer.into()))
+        let r = thread::spawn(move || run(Path::new(HOST_NS), &[m], writer.into(), None))
             .join()
             .unwrap();
         let mut ready = String::new();
@@ -564,7 +564,7 @@ mod tests {
     fn bad_netns_reports_error() {
         let m = mapping(80, Protocol::Tcp);
         let (mut reader, writer) = UnixStream::pair().unwrap();
-        let r = thread::spawn(move || run(Path::new("/nonexistent/ns"), &[m], writer.into()))
+        let r = thread::spawn(move || run(Path::new("/nonexistent/ns"), &[m], writer.into(), None))
             .join()
             .unwrap();
         let mut ready = String::new();
