@@ -701,3 +701,27 @@ fn supervisors_do_not_hold_the_callers_descriptors() {
     }
     assert!(!proxy_processes(&fx.env).is_empty());
 }
+
+#[test]
+fn published_port_reaches_a_server_bound_to_the_pod_address_only() {
+    let fx = setup();
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    // httpd listens on eth0's address alone, as a server bound to the pod IP does.
+    fx.run_detached(&[
+        "run",
+        "-d",
+        "-p",
+        &publish,
+        "{img}",
+        "sh",
+        "-c",
+        "mkdir /www && echo on-pod-ip > /www/index.html && \
+         ip=$(ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1) && \
+         exec httpd -f -p $ip:80 -h /www",
+    ]);
+    assert_eq!(
+        http_get(port, Duration::from_secs(10)).as_deref(),
+        Some("on-pod-ip\n")
+    );
+}
