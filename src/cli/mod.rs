@@ -6,6 +6,7 @@ mod containers;
 mod format;
 mod healthcheck;
 mod images;
+mod kube;
 mod login;
 mod networks;
 mod ops;
@@ -148,6 +149,12 @@ pub enum Command {
     /// Manage pods.
     #[command(subcommand)]
     Pod(pods::PodCommand),
+    /// Play Kubernetes YAML as local pods, and take it down again.
+    #[command(subcommand)]
+    Kube(kube::KubeCommand),
+    /// Spread a Service's connections over its endpoints (started by oxpod itself).
+    #[command(hide = true)]
+    ServiceProxy(kube::ServiceProxyArgs),
     /// Manage networks.
     #[command(subcommand)]
     Network(networks::NetworkCommand),
@@ -166,9 +173,14 @@ pub enum Command {
 /// Print an error the way users read it: one `Error:` line (plus help) for plain errors, and
 /// miette's full rendering, with the source snippet, for diagnostics that point into a file.
 pub fn render_error(report: &miette::Report) {
+    // Diagnostics that point into a manifest (or hold several that do) get miette's full
+    // rendering, with the snippet.
     let points_into_source = report
         .labels()
-        .is_some_and(|mut labels| labels.next().is_some());
+        .is_some_and(|mut labels| labels.next().is_some())
+        || report
+            .related()
+            .is_some_and(|mut related| related.next().is_some());
     if points_into_source {
         eprintln!("Error: {report:?}");
     } else {
@@ -239,6 +251,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::ContainerExecHelper(args) => ops::exec_helper(global, args),
         Command::Volume(cmd) => volumes::volume(global, cmd),
         Command::Pod(cmd) => pods::pod(global, cmd),
+        Command::Kube(cmd) => kube::kube(global, cmd),
+        Command::ServiceProxy(args) => kube::service_proxy(args),
         Command::Network(cmd) => networks::network(global, cmd),
         Command::PortProxy(args) => networks::port_proxy(args),
         Command::PodInfra(args) => pods::pod_infra(global, args),

@@ -6,21 +6,25 @@ mod attach;
 mod containers;
 mod images;
 mod info;
+mod kube_objects;
 mod monitor;
 mod networks;
 mod ops;
 mod pods;
 mod sandbox;
+mod services;
 mod volumes;
 
 pub use archive::*;
 pub use containers::*;
 pub use images::*;
 pub use info::*;
+pub use kube_objects::*;
 pub use monitor::*;
 pub use networks::*;
 pub use ops::*;
 pub use pods::*;
+pub use services::*;
 pub use volumes::*;
 
 use std::path::{Path, PathBuf};

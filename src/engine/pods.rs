@@ -76,6 +76,8 @@ pub struct PodInfo {
     pub created: Option<DateTime<Utc>>,
     pub hostname: String,
     pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub namespace: Option<String>,
     pub shared_namespaces: String,
     pub network: String,
     pub ip: Option<String>,
@@ -215,17 +217,21 @@ impl Engine {
                 (_, None) => NetworkMode::Private,
             };
         }
+        // A container may ask for the host's PID or IPC namespace (Kubernetes' hostPID,
+        // hostIPC) where the pod does not share its own.
+        let asked = spec.namespaces_from_pod.take().unwrap_or_default();
         spec.namespaces_from_pod = Some(PodNamespaces {
             net: match spec.network {
                 NetworkMode::Pod { ref netns } => Some(netns.clone()),
                 _ => None,
             },
-            ipc: paths.ipc,
+            ipc: paths.ipc.or(asked.ipc),
             uts: paths.uts,
             pid: pod_spec
                 .share
                 .pid
-                .then(|| super::sandbox::pid_namespace_path(&self.pod_dir(&pod.id))),
+                .then(|| super::sandbox::pid_namespace_path(&self.pod_dir(&pod.id)))
+                .or(asked.pid),
         });
         if pod_spec.share.uts {
             spec.hostname = None;
@@ -249,15 +255,46 @@ impl Engine {
     pub fn start_pod(&mut self, name_or_id: &str) -> Result<String> {
         let pod = self.find_pod(name_or_id)?;
         self.ensure_pod_sandbox(&pod.id)?;
+        let mut members = Vec::new();
         for c in self.store.pod_containers(&pod.id)? {
             let c = self.refresh(c)?;
-            if !c.status.is_active() {
+            let init = Self::spec_of(&c)?.init_container;
+            members.push((c, init));
+        }
+        // Init containers run once per start of the pod: not again while it is up.
+        let up = members
+            .iter()
+            .any(|(c, init)| !init && c.status.is_active());
+        for (c, init) in members {
+            if init {
+                if !up {
+                    self.run_init_container(&pod.name, &c.id, &c.name)?;
+                }
+            } else if !c.status.is_active() {
                 self.start_container(&c.id, super::Attach::Detached)?;
             } else if c.status == ContainerStatus::Paused {
                 self.unpause_container(&c.id)?;
             }
         }
         Ok(pod.id)
+    }
+
+    /// Start an init container and wait for it; anything but exit 0 stops the pod's start.
+    fn run_init_container(&mut self, pod: &str, id: &str, name: &str) -> Result<()> {
+        self.start_container(id, super::Attach::Detached)?;
+        let code = self.wait_container(id)?;
+        if code != 0 {
+            return Err(EngineError::Invalid(format!(
+                "init container {name} of pod {pod} exited with code {code}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where a pod keeps files that outlive its restarts: emptyDir volumes, ConfigMap and
+    /// Secret files. Removed with the pod.
+    pub fn pod_data_dir(&self, pod_id: &str) -> std::path::PathBuf {
+        self.paths.root.join("pods").join(pod_id)
     }
 
     /// `pod stop`: containers in reverse order, each with the timeout (its own when None);
@@ -360,6 +397,7 @@ impl Engine {
             Ok(())
         })?;
         let _ = crate::sys::fs::remove_all(&dir);
+        let _ = crate::sys::fs::remove_all(&self.pod_data_dir(&pod.id));
         Ok(pod.id)
     }
 
@@ -396,15 +434,19 @@ impl Engine {
     fn pod_info(&mut self, pod: &PodRecord) -> Result<PodInfo> {
         let spec = Self::pod_spec_of(pod)?;
         let mut containers = Vec::new();
+        // Init containers have exited by design; the pod's status is its other containers'.
+        let mut statuses = Vec::new();
         for c in self.store.pod_containers(&pod.id)? {
             let c = self.refresh(c)?;
+            if !Self::spec_of(&c).is_ok_and(|s| s.init_container) {
+                statuses.push(c.status);
+            }
             containers.push(PodContainer {
                 id: c.id,
                 name: c.name,
                 status: c.status,
             });
         }
-        let statuses: Vec<ContainerStatus> = containers.iter().map(|c| c.status).collect();
         let sandbox = self.store.sandbox(&pod.id)?;
         Ok(PodInfo {
             id: pod.id.clone(),
@@ -413,6 +455,8 @@ impl Engine {
             created: super::containers::parse_time(Some(&pod.created)),
             hostname: spec.effective_hostname().to_string(),
             labels: spec.labels.clone(),
+            annotations: spec.annotations.clone(),
+            namespace: spec.namespace.clone(),
             shared_namespaces: spec.share.to_string(),
             network: if spec.share.net {
                 spec.network.to_string()

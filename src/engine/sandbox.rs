@@ -64,8 +64,8 @@ fn is_namespace(path: &Path) -> bool {
 struct Member {
     ip: IpAddr,
     names: Vec<String>,
-    hosts: PathBuf,
-    base: String,
+    /// Its hosts file and own lines; a Service (a virtual IP) has none.
+    hosts: Option<(PathBuf, String)>,
 }
 
 impl Engine {
@@ -377,18 +377,22 @@ impl Engine {
                 return;
             }
         };
-        for member in &members {
+        for (index, member) in members.iter().enumerate() {
+            let Some((path, base)) = &member.hosts else {
+                continue;
+            };
             let peers: Vec<Peer> = members
                 .iter()
-                .filter(|m| m.hosts != member.hosts)
-                .map(|m| Peer {
+                .enumerate()
+                .filter(|(i, _)| *i != index)
+                .map(|(_, m)| Peer {
                     ip: m.ip,
                     names: m.names.clone(),
                 })
                 .collect();
-            let content = hosts::with_peers(&member.base, &peers);
-            if let Err(e) = hosts::rewrite_in_place(&member.hosts, &content) {
-                tracing::debug!("updating {}: {e}", member.hosts.display());
+            let content = hosts::with_peers(base, &peers);
+            if let Err(e) = hosts::rewrite_in_place(path, &content) {
+                tracing::debug!("updating {}: {e}", path.display());
             }
         }
     }
@@ -396,6 +400,19 @@ impl Engine {
     /// A network member's address, names, hosts file and own lines.
     fn describe_member(&self, r: &SandboxRecord) -> Option<Member> {
         let ip: IpAddr = r.ip.as_deref()?.parse().ok()?;
+        if let Some(service) = self.store.service_by_id(&r.owner).ok().flatten() {
+            let (name, ns) = (&service.name, &service.namespace);
+            return Some(Member {
+                ip,
+                names: vec![
+                    name.clone(),
+                    format!("{name}.{ns}"),
+                    format!("{name}.{ns}.svc"),
+                    format!("{name}.{ns}.svc.cluster.local"),
+                ],
+                hosts: None,
+            });
+        }
         let (dir, hostname, mut names, add_hosts) =
             if let Some(pod) = self.store.pod(&r.owner).ok().flatten() {
                 let spec: spec::PodSpec = serde_json::from_str(&pod.spec).ok()?;
@@ -432,8 +449,7 @@ impl Engine {
         Some(Member {
             ip,
             names,
-            hosts: dir.join("hosts"),
-            base,
+            hosts: Some((dir.join("hosts"), base)),
         })
     }
 }
@@ -445,7 +461,7 @@ fn owns_sandbox(spec: &spec::ContainerSpec) -> bool {
 }
 
 /// The lowest free address of the network (never the gateway).
-fn lease(tx: &rusqlite::Transaction, network: &Network) -> Result<Ipv4Addr> {
+pub(crate) fn lease(tx: &rusqlite::Transaction, network: &Network) -> Result<Ipv4Addr> {
     let taken: std::collections::HashSet<Ipv4Addr> = write::leased(tx, &network.record.name)?
         .iter()
         .filter_map(|ip| ip.parse().ok())
@@ -471,7 +487,7 @@ pub(crate) fn live(pid: Option<i32>, start: Option<u64>) -> Option<i32> {
 }
 
 /// SIGTERM, then SIGKILL after two seconds; returns once it is gone.
-fn stop_process(pid: Option<i32>, start: Option<u64>) {
+pub(crate) fn stop_process(pid: Option<i32>, start: Option<u64>) {
     let Some(pid) = live(pid, start) else {
         return;
     };

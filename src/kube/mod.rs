@@ -1,5 +1,10 @@
 //! Kubernetes manifests: parsing with source positions (`yaml`), validation before any side
-//! effect (`validate`), and the mapping onto engine specs (`play`, `down`). It sits beside
-//! `cli` and calls only `engine`.
+//! effect (`validate`), the mapping onto engine specs (`play`, with field conversions in
+//! `convert`), and removal of what a play made (`down`). It sits beside `cli` and calls only
+//! `engine`.
 
+mod convert;
+pub mod down;
+pub mod play;
+pub mod validate;
 pub mod yaml;

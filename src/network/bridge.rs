@@ -71,6 +71,44 @@ pub fn remove_bridge(name: &str) -> io::Result<()> {
     }
 }
 
+/// Put a Service's virtual IP on the bridge as `ip/32`, so the host answers ARP for it on the
+/// bridge and sandboxes on it reach a proxy listening there. Already there is fine. The bridge
+/// must exist ([`ensure_bridge`] first); a /32 adds no prefix route, so the network's own routes
+/// are unchanged wherever the VIP lies.
+pub fn add_vip(bridge: &str, ip: Ipv4Addr) -> io::Result<()> {
+    let what = format!("adding service address {ip} to bridge {bridge}");
+    let mut nl = Netlink::open().map_err(|e| annotate(e, &what))?;
+    let index = nl
+        .link_index(bridge)
+        .map_err(|e| annotate(e, &what))?
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{what}: there is no such bridge"),
+            )
+        })?;
+    match nl.add_address(index, ip, 32) {
+        Err(e) if errno(&e) != Some(Errno::EEXIST) => Err(annotate(e, what)),
+        _ => Ok(()),
+    }
+}
+
+/// Take a Service's virtual IP off the bridge. An absent address or bridge is fine; only the
+/// `/32` goes, never the bridge's gateway address even when it is the same IP.
+pub fn remove_vip(bridge: &str, ip: Ipv4Addr) -> io::Result<()> {
+    let what = format!("removing service address {ip} from bridge {bridge}");
+    let mut nl = Netlink::open().map_err(|e| annotate(e, &what))?;
+    let Some(index) = nl.link_index(bridge).map_err(|e| annotate(e, &what))? else {
+        return Ok(());
+    };
+    match nl.delete_address(index, ip, 32) {
+        Err(e) if !matches!(errno(&e), Some(Errno::EADDRNOTAVAIL | Errno::ENODEV)) => {
+            Err(annotate(e, what))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Whether a link called `name` exists (of any kind, as any would block creating the bridge).
 pub fn exists(name: &str) -> bool {
     Netlink::open()
@@ -144,5 +182,49 @@ mod tests {
         assert!(!exists(&name));
         remove_bridge(&name).unwrap();
         assert!(remove_bridge("lo").is_err(), "not a bridge");
+    }
+
+    #[test]
+    fn vips_come_and_go_without_touching_the_gateway() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "oxt{:06x}",
+            (nanos ^ std::process::id() ^ 0x5a5a5a) & 0xff_ffff
+        );
+        let _guard = RemoveOnDrop(name.clone());
+        let subnet: Ipv4Net = "10.253.9.0/24".parse().unwrap();
+        let gateway = subnet.first_host();
+        let inside: Ipv4Addr = "10.253.9.200".parse().unwrap();
+        let outside: Ipv4Addr = "10.254.9.7".parse().unwrap();
+
+        let e = add_vip(&name, inside).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        remove_vip(&name, inside).unwrap(); // no bridge: nothing to remove
+
+        ensure_bridge(&name, subnet, gateway).unwrap();
+        add_vip(&name, inside).unwrap();
+        add_vip(&name, inside).unwrap(); // EEXIST is fine
+        add_vip(&name, outside).unwrap();
+        let mut nl = Netlink::open().unwrap();
+        let index = nl.link_index(&name).unwrap().unwrap();
+        let mut addrs = nl.addresses(index).unwrap();
+        addrs.sort();
+        assert_eq!(addrs, vec![(gateway, 24), (inside, 32), (outside, 32)]);
+        // The host owns the VIP: something listening there is reachable.
+        let l = std::net::TcpListener::bind((inside, 0)).unwrap();
+        std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+
+        remove_vip(&name, inside).unwrap();
+        remove_vip(&name, inside).unwrap(); // EADDRNOTAVAIL is fine
+        remove_vip(&name, gateway).unwrap(); // the /24 is not a VIP
+        remove_vip(&name, outside).unwrap();
+        assert_eq!(nl.addresses(index).unwrap(), vec![(gateway, 24)]);
     }
 }

@@ -9,6 +9,7 @@ pub mod netlink;
 pub mod ports;
 pub mod proxy;
 pub mod sandbox;
+pub mod service_proxy;
 
 use std::fmt;
 use std::net::Ipv4Addr;

@@ -37,6 +37,7 @@ const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
 const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 
@@ -255,6 +256,19 @@ impl Netlink {
         Ok(())
     }
 
+    /// Remove `ip/prefix` from a link; EADDRNOTAVAIL when the link has no such address. The
+    /// prefix must match too, so removing `10.88.0.1/32` leaves `10.88.0.1/16` alone.
+    pub fn delete_address(&mut self, index: u32, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        let m = delete_address_message(index, ip, prefix);
+        self.transact(m).map_err(|e| {
+            annotate(
+                e,
+                format_args!("removing address {ip}/{prefix} from link {index}"),
+            )
+        })?;
+        Ok(())
+    }
+
     /// The IPv4 addresses of a link with their prefix lengths.
     pub fn addresses(&mut self, index: u32) -> io::Result<Vec<(Ipv4Addr, u8)>> {
         let mut m = Message::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
@@ -421,6 +435,15 @@ fn address_message(index: u32, ip: Ipv4Addr, prefix: u8) -> Message {
         let broadcast = Ipv4Addr::from(u32::from(ip) | !mask);
         m.attr(IFA_BROADCAST, &broadcast.octets());
     }
+    m
+}
+
+/// The kernel matches IFA_LOCAL, then IFA_ADDRESS together with the prefix length.
+fn delete_address_message(index: u32, ip: Ipv4Addr, prefix: u8) -> Message {
+    let mut m = Message::new(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK);
+    m.ifaddrmsg(AF_INET, prefix, 0, index);
+    m.attr(IFA_LOCAL, &ip.octets());
+    m.attr(IFA_ADDRESS, &ip.octets());
     m
 }
 
@@ -755,6 +778,27 @@ mod tests {
             vec![
                 (RTA_GATEWAY, &[10u8, 88, 0, 1][..]),
                 (RTA_OIF, &2u32.to_ne_bytes()[..])
+            ]
+        );
+    }
+
+    #[test]
+    fn delete_address_request_names_address_and_prefix() {
+        let b = delete_address_message(5, Ipv4Addr::new(10, 88, 0, 9), 32).finish(4);
+        let (len, ty, flags, seq) = header(&b);
+        assert_eq!(
+            (len as usize, ty, flags, seq),
+            (b.len(), RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, 4)
+        );
+        let msg = &b[NLMSG_HDRLEN..];
+        assert_eq!(&msg[..4], &[AF_INET, 32, 0, 0]);
+        assert_eq!(u32_at(msg, 4), 5);
+        let a: Vec<_> = attrs(&msg[IFADDRMSG_LEN..]).collect();
+        assert_eq!(
+            a,
+            vec![
+                (IFA_LOCAL, &[10u8, 88, 0, 9][..]),
+                (IFA_ADDRESS, &[10u8, 88, 0, 9][..]),
             ]
         );
     }

@@ -73,6 +73,9 @@ pub struct ContainerSpec {
     /// `-p`: host ports forwarded into the container's network namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publish: Vec<crate::network::ports::PortMapping>,
+    /// A pod's init container: `pod start` runs it to completion, before the others.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init_container: bool,
     /// `-P`: publish every port the image exposes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub publish_all: bool,
@@ -126,6 +129,7 @@ impl Default for ContainerSpec {
             pod: None,
             publish: Vec::new(),
             publish_all: false,
+            init_container: false,
             namespaces_from_pod: None,
             ulimits: Vec::new(),
             add_hosts: Vec::new(),

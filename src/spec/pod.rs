@@ -106,6 +106,16 @@ pub struct PodSpec {
     pub network: NetworkMode,
     pub publish: Vec<PortMapping>,
     pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The Kubernetes namespace of a played pod (Services of that namespace resolve by their
+    /// short name in it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Named container ports (Kubernetes `ports[].name`), which a Service's `targetPort`
+    /// may name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub named_ports: BTreeMap<String, u16>,
     pub add_hosts: Vec<HostEntry>,
     pub dns: Vec<IpAddr>,
     pub dns_search: Vec<String>,
