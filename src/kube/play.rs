@@ -1052,6 +1052,11 @@ fn container_spec(
             .get_or_insert_with(Default::default)
             .pid = Some(PathBuf::from("/proc/1/ns/pid"));
     }
+    if k.host_ipc == Some(true) {
+        s.namespaces_from_pod
+            .get_or_insert_with(Default::default)
+            .ipc = Some(PathBuf::from("/proc/1/ns/ipc"));
+    }
     for m in c.volume_mounts.iter().flatten() {
         s.mounts.push(mount_of(engine, ctx, m)?);
     }
