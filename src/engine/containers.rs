@@ -278,6 +278,7 @@ impl Engine {
             health_failing: 0,
             health_log: None,
             pod_id: spec.pod.clone(),
+            ready: None,
         };
         loop {
             record.name = spec.name.clone();

@@ -65,6 +65,8 @@ pub struct PodContainer {
     pub id: String,
     pub name: String,
     pub status: ContainerStatus,
+    /// With a readiness probe: whether it passes.
+    pub ready: Option<bool>,
 }
 
 /// A pod as `pod ps` and `pod inspect` show it.
@@ -445,6 +447,7 @@ impl Engine {
                 id: c.id,
                 name: c.name,
                 status: c.status,
+                ready: c.ready,
             });
         }
         let sandbox = self.store.sandbox(&pod.id)?;

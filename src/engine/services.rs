@@ -291,6 +291,11 @@ impl Engine {
                     pod.status,
                     super::PodStatus::Running | super::PodStatus::Degraded
                 )
+                // Ready: no running container's readiness probe fails (or has yet to pass).
+                || pod
+                    .containers
+                    .iter()
+                    .any(|c| c.status.is_active() && c.ready == Some(false))
             {
                 continue;
             }

@@ -35,7 +35,8 @@ use serde_saphyr::granit_parser::{self, Event, ScalarStyle};
 /// A problem getting at the input text itself (before any YAML is looked at).
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum KubeError {
-    #[error("cannot read {path}: {source}")]
+    /// The I/O error is the diagnostic's cause (miette prints it below the message).
+    #[error("cannot read {path}")]
     Read {
         path: String,
         #[source]

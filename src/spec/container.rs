@@ -73,6 +73,12 @@ pub struct ContainerSpec {
     /// `-p`: host ports forwarded into the container's network namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publish: Vec<crate::network::ports::PortMapping>,
+    /// Kubernetes probes, run by the monitor.
+    #[serde(default, skip_serializing_if = "super::Probes::is_empty")]
+    pub probes: super::Probes,
+    /// Kubernetes lifecycle hooks.
+    #[serde(default, skip_serializing_if = "super::Lifecycle::is_empty")]
+    pub lifecycle: super::Lifecycle,
     /// A pod's init container: `pod start` runs it to completion, before the others.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init_container: bool,
@@ -130,6 +136,8 @@ impl Default for ContainerSpec {
             publish: Vec::new(),
             publish_all: false,
             init_container: false,
+            probes: Default::default(),
+            lifecycle: Default::default(),
             namespaces_from_pod: None,
             ulimits: Vec::new(),
             add_hosts: Vec::new(),

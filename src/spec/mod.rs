@@ -18,6 +18,7 @@ mod error;
 mod etc;
 mod oci;
 mod pod;
+mod probe;
 mod process;
 mod seccomp;
 
@@ -39,6 +40,7 @@ pub use oci::{
     runtime_spec,
 };
 pub use pod::{PodSpec, Shares};
+pub use probe::{Lifecycle, Probe, ProbeAction, Probes};
 pub use process::{
     DEFAULT_PATH, ImageDefaults, ResolvedProcess, ResolvedUser, build_env, resolve_args,
     resolve_in_rootfs, resolve_process, resolve_user, resolve_workdir,

@@ -77,11 +77,13 @@ pub struct ContainerRecord {
     pub health_log: Option<String>,
     /// The pod it belongs to.
     pub pod_id: Option<String>,
+    /// With a readiness probe: whether it passes now.
+    pub ready: Option<bool>,
 }
 
 const COLUMNS: &str = "id, name, image_id, image_name, spec, created, status, pid, monitor_pid, \
     monitor_start, started_at, finished_at, exit_code, oom_killed, restart_count, stop_requested, \
-    health, health_failing, health_log, pod_id";
+    health, health_failing, health_log, pod_id, ready";
 
 fn from_row(r: &Row) -> rusqlite::Result<ContainerRecord> {
     Ok(ContainerRecord {
@@ -105,6 +107,7 @@ fn from_row(r: &Row) -> rusqlite::Result<ContainerRecord> {
         health_failing: r.get::<_, i64>(17)? as u32,
         health_log: r.get(18)?,
         pod_id: r.get(19)?,
+        ready: r.get::<_, Option<i64>>(20)?.map(|v| v != 0),
     })
 }
 
@@ -303,6 +306,15 @@ pub mod write {
         tx.execute(
             "UPDATE containers SET health = ?2, health_failing = ?3, health_log = ?4 WHERE id = ?1",
             params![id, health, failing as i64, log],
+        )?;
+        Ok(())
+    }
+
+    /// Record a readiness result (None: the container has no readiness probe, or stopped).
+    pub fn set_ready(tx: &Transaction, id: &str, ready: Option<bool>) -> Result<()> {
+        tx.execute(
+            "UPDATE containers SET ready = ?2 WHERE id = ?1",
+            params![id, ready.map(|r| r as i64)],
         )?;
         Ok(())
     }

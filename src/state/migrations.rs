@@ -138,6 +138,10 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (namespace, name)
     );
     "#,
+    // 5: readiness of containers with a readiness probe (NULL: no probe; 0/1 otherwise).
+    r#"
+    ALTER TABLE containers ADD COLUMN ready INTEGER;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
