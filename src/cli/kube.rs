@@ -53,6 +53,12 @@ pub struct PlayArgs {
     /// Unsupported kinds and fields are errors, not warnings.
     #[arg(long)]
     strict: bool,
+    /// Wait until every pod is ready (or a container fails).
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits, e.g. 30s or 2m (default 5m).
+    #[arg(long, value_name = "DURATION")]
+    wait_timeout: Option<String>,
     /// Verify registries' TLS certificates (accepted for compatibility; registries.conf decides).
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     tls_verify: Option<bool>,
@@ -106,6 +112,14 @@ fn play_cmd(global: &GlobalOptions, args: PlayArgs) -> CliResult {
         publish,
         dry_run: args.dry_run,
         strict: args.strict,
+        wait: match (args.wait, &args.wait_timeout) {
+            (false, None) => None,
+            (_, None) => Some(std::time::Duration::from_secs(300)),
+            (_, Some(t)) => Some(
+                crate::spec::parse_duration(t)
+                    .map_err(|e| miette::miette!("invalid --wait-timeout: {e}"))?,
+            ),
+        },
     };
     let (checked, warnings) = crate::kube::play::plan(&docs, &options)?;
     for w in &warnings {
@@ -113,7 +127,13 @@ fn play_cmd(global: &GlobalOptions, args: PlayArgs) -> CliResult {
     }
     let mut engine = global.engine()?;
     let progress = Progress::new(args.quiet);
-    let report = play(&mut engine, checked, &options, &progress)?;
+    let open = || {
+        crate::engine::Engine::open(crate::engine::EngineOptions {
+            root: global.root.clone(),
+            runroot: global.runroot.clone(),
+        })
+    };
+    let report = play(&mut engine, &open, checked, &options, &progress)?;
     if args.dry_run {
         for line in &report.plan {
             println!("{line}");

@@ -725,6 +725,12 @@ impl Engine {
         Ok(record.id)
     }
 
+    /// Exited with no monitor left to restart it.
+    pub fn container_finished(&mut self, name_or_id: &str) -> Result<bool> {
+        let record = self.find_container(name_or_id)?;
+        Ok(record.status == ContainerStatus::Exited && live_monitor(&record).is_none())
+    }
+
     /// Wait until a container is not running; its exit code. A restart policy may run it
     /// again after an exit: this waits for its monitor, which exits after the last run.
     pub fn wait_container(&mut self, name_or_id: &str) -> Result<i32> {

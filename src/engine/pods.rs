@@ -67,6 +67,10 @@ pub struct PodContainer {
     pub status: ContainerStatus,
     /// With a readiness probe: whether it passes.
     pub ready: Option<bool>,
+    /// An init container (runs to completion before the others).
+    pub init: bool,
+    pub exit_code: Option<i32>,
+    pub restart_count: u32,
 }
 
 /// A pod as `pod ps` and `pod inspect` show it.
@@ -440,7 +444,8 @@ impl Engine {
         let mut statuses = Vec::new();
         for c in self.store.pod_containers(&pod.id)? {
             let c = self.refresh(c)?;
-            if !Self::spec_of(&c).is_ok_and(|s| s.init_container) {
+            let init = Self::spec_of(&c).is_ok_and(|s| s.init_container);
+            if !init {
                 statuses.push(c.status);
             }
             containers.push(PodContainer {
@@ -448,6 +453,9 @@ impl Engine {
                 name: c.name,
                 status: c.status,
                 ready: c.ready,
+                init,
+                exit_code: c.exit_code,
+                restart_count: c.restart_count,
             });
         }
         let sandbox = self.store.sandbox(&pod.id)?;

@@ -12,7 +12,9 @@ use k8s_openapi::api::core::v1::{
 
 use super::play::PodPlan;
 use crate::engine::{EngineError, KeyedData};
-use crate::spec::{ContainerSpec, Seccomp};
+use std::time::Duration;
+
+use crate::spec::{ContainerSpec, Probe, ProbeAction, Seccomp};
 
 /// What a container's conversion needs to know about its pod.
 pub(crate) struct PodContext<'a> {
@@ -395,6 +397,130 @@ pub(crate) fn apply_security(
         s.cap_add.extend(caps.add.iter().flatten().cloned());
         s.cap_drop.extend(caps.drop.iter().flatten().cloned());
     }
+}
+
+/// A port given by number or by the name of one of the container's ports.
+fn named_port(
+    port: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+    c: &Container,
+) -> Result<u16, EngineError> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match port {
+        IntOrString::Int(n) => Ok(*n as u16),
+        IntOrString::String(name) => c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name))
+            .map(|p| p.container_port as u16)
+            .ok_or_else(|| {
+                EngineError::Invalid(format!("container {} has no port named {name:?}", c.name))
+            }),
+    }
+}
+
+/// A probe's or hook's action.
+fn action(
+    c: &Container,
+    exec: Option<&k8s_openapi::api::core::v1::ExecAction>,
+    http: Option<&k8s_openapi::api::core::v1::HTTPGetAction>,
+    tcp: Option<&k8s_openapi::api::core::v1::TCPSocketAction>,
+    grpc: Option<&k8s_openapi::api::core::v1::GRPCAction>,
+    sleep: Option<&k8s_openapi::api::core::v1::SleepAction>,
+) -> Result<Option<ProbeAction>, EngineError> {
+    Ok(Some(if let Some(e) = exec {
+        ProbeAction::Exec {
+            command: e.command.clone().unwrap_or_default(),
+        }
+    } else if let Some(h) = http {
+        ProbeAction::Http {
+            host: h.host.clone(),
+            port: named_port(&h.port, c)?,
+            path: h.path.clone().unwrap_or_else(|| "/".into()),
+            scheme: h.scheme.as_deref().unwrap_or("HTTP").to_ascii_lowercase(),
+            headers: h
+                .http_headers
+                .iter()
+                .flatten()
+                .map(|h| (h.name.clone(), h.value.clone()))
+                .collect(),
+        }
+    } else if let Some(t) = tcp {
+        ProbeAction::Tcp {
+            host: t.host.clone(),
+            port: named_port(&t.port, c)?,
+        }
+    } else if let Some(g) = grpc {
+        ProbeAction::Grpc {
+            port: g.port as u16,
+            service: g.service.clone().filter(|s| !s.is_empty()),
+        }
+    } else if let Some(s) = sleep {
+        ProbeAction::Sleep {
+            seconds: s.seconds.max(0) as u64,
+        }
+    } else {
+        return Ok(None);
+    }))
+}
+
+fn probe(
+    c: &Container,
+    p: &k8s_openapi::api::core::v1::Probe,
+) -> Result<Option<Probe>, EngineError> {
+    let Some(action) = action(
+        c,
+        p.exec.as_ref(),
+        p.http_get.as_ref(),
+        p.tcp_socket.as_ref(),
+        p.grpc.as_ref(),
+        None,
+    )?
+    else {
+        return Ok(None);
+    };
+    let secs =
+        |v: Option<i32>, default: u64| Duration::from_secs(v.map_or(default, |v| v.max(0) as u64));
+    Ok(Some(Probe {
+        action,
+        initial_delay: secs(p.initial_delay_seconds, 0),
+        period: secs(p.period_seconds, 10).max(Duration::from_secs(1)),
+        timeout: secs(p.timeout_seconds, 1).max(Duration::from_secs(1)),
+        success_threshold: p.success_threshold.unwrap_or(1).max(1) as u32,
+        failure_threshold: p.failure_threshold.unwrap_or(3).max(1) as u32,
+    }))
+}
+
+/// Probes and lifecycle hooks of a container.
+pub(crate) fn apply_probes(s: &mut ContainerSpec, c: &Container) -> Result<(), EngineError> {
+    if let Some(p) = &c.liveness_probe {
+        s.probes.liveness = probe(c, p)?;
+    }
+    if let Some(p) = &c.readiness_probe {
+        s.probes.readiness = probe(c, p)?;
+    }
+    if let Some(p) = &c.startup_probe {
+        s.probes.startup = probe(c, p)?;
+    }
+    if let Some(l) = &c.lifecycle {
+        let hook = |h: &k8s_openapi::api::core::v1::LifecycleHandler| {
+            action(
+                c,
+                h.exec.as_ref(),
+                h.http_get.as_ref(),
+                h.tcp_socket.as_ref(),
+                None,
+                h.sleep.as_ref(),
+            )
+        };
+        if let Some(h) = &l.post_start {
+            s.lifecycle.post_start = hook(h)?;
+        }
+        if let Some(h) = &l.pre_stop {
+            s.lifecycle.pre_stop = hook(h)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub struct PlayOptions {
     pub dry_run: bool,
     /// Unsupported kinds and fields are errors, not warnings.
     pub strict: bool,
+    /// Wait (at most this long) until every pod made is ready, or a container fails.
+    pub wait: Option<std::time::Duration>,
 }
 
 /// What a play did (or, with `--dry-run`, would do).
@@ -114,6 +116,7 @@ pub fn plan(
 /// Run a play over checked input.
 pub fn play(
     engine: &mut Engine,
+    open: &EngineFactory,
     checked: Checked,
     options: &PlayOptions,
     progress: &dyn crate::engine::TransferProgress,
@@ -128,10 +131,11 @@ pub fn play(
         describe(engine, &plan, &existing, options, &mut report)?;
         return Ok(report);
     }
-    pull_images(engine, &plan, progress)?;
+    pull_images(engine, open, &plan, progress)?;
     let mut made = Made::default();
     let result = apply(
         engine,
+        open,
         &mut plan,
         &existing,
         options,
@@ -145,7 +149,59 @@ pub fn play(
     if let Err(e) = engine.refresh_service_endpoints() {
         tracing::warn!("{e}");
     }
+    if let Some(timeout) = options.wait {
+        wait_ready(engine, &report, timeout)?;
+    }
     Ok(report)
+}
+
+/// Until every pod of the play is ready (its containers run and pass their readiness probes;
+/// a Job's have finished), or a container fails, or the time is up.
+fn wait_ready(
+    engine: &mut Engine,
+    report: &PlayReport,
+    timeout: std::time::Duration,
+) -> Result<(), miette::Report> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let mut pending = Vec::new();
+        for (id, name, _) in &report.pods {
+            let pod = engine.inspect_pod(id)?;
+            let job = pod.annotations.get(OWNER_KIND).map(String::as_str) == Some("Job");
+            for c in &pod.containers {
+                let init = c.init;
+                let code = c.exit_code.unwrap_or(0);
+                let exited = c.status == crate::engine::ContainerStatus::Exited;
+                // Exited for good: its monitor is done with it (no restart coming).
+                if exited && code != 0 && !init && engine.container_finished(&c.id)? {
+                    miette::bail!(
+                        "container {} of pod {name} failed with exit code {code} (restarts: {})",
+                        c.name,
+                        c.restart_count
+                    );
+                }
+                let done = if job || init {
+                    exited && code == 0
+                } else {
+                    c.status.is_active() && c.ready != Some(false)
+                };
+                if !done {
+                    pending.push(format!("{name}/{}", c.name));
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            miette::bail!(
+                "timed out after {:?} waiting for {}",
+                timeout,
+                pending.join(", ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
 }
 
 /// What a play made so far, undone (in reverse) when a later step fails.
@@ -293,6 +349,7 @@ fn describe(
 
 fn apply(
     engine: &mut Engine,
+    open: &EngineFactory,
     plan: &mut Plan,
     existing: &Existing,
     options: &PlayOptions,
@@ -332,6 +389,7 @@ fn apply(
         engine.remove_pod(&name, true)?;
         report.removed.push(name);
     }
+    let mut to_make = Vec::new();
     for pod in &plan.pods {
         if existing.pods.contains(&pod.engine_name) {
             if !options.replace {
@@ -340,16 +398,38 @@ fn apply(
             }
             engine.remove_pod(&pod.engine_name, true)?;
         }
-        let (id, containers) = create_pod(engine, plan_lookup(plan), pod, options)
-            .map_err(|e| miette::miette!("pod {}: {e}", pod.engine_name))?;
-        made.pods.push(id.clone());
-        report.pods.push((id, pod.engine_name.clone(), containers));
+        to_make.push(pod);
+    }
+    // Pods do not depend on each other: they are made, and then started, side by side.
+    let plan_ref: &Plan = plan;
+    let results = in_parallel(&to_make, open, |engine, pod| {
+        create_pod(engine, plan_lookup(plan_ref), pod, options)
+            .map_err(|e| miette::miette!("pod {}: {e}", pod.engine_name))
+    });
+    let mut first_error = None;
+    for (pod, result) in to_make.iter().zip(results) {
+        match result {
+            Ok((id, containers)) => {
+                made.pods.push(id.clone());
+                report.pods.push((id, pod.engine_name.clone(), containers));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     if options.start {
-        for (id, name, _) in &report.pods {
+        let started = in_parallel(&report.pods, open, |engine, (id, name, _)| {
             engine
                 .start_pod(id)
-                .map_err(|e| miette::miette!("starting pod {name}: {e}"))?;
+                .map(|_| ())
+                .map_err(|e| miette::miette!("starting pod {name}: {e}"))
+        });
+        if let Some(e) = started.into_iter().find_map(Result::err) {
+            return Err(e);
         }
     }
     for service in &plan.services {
@@ -475,13 +555,15 @@ fn check_stored_references(
     }
 }
 
-/// Pull what is missing (or everything with `imagePullPolicy: Always`).
+/// Pull what is missing (or everything with `imagePullPolicy: Always`), images side by side.
 fn pull_images(
     engine: &mut Engine,
+    open: &EngineFactory,
     plan: &Plan,
     progress: &dyn crate::engine::TransferProgress,
 ) -> Result<(), miette::Report> {
     let mut seen = BTreeSet::new();
+    let mut wanted = Vec::new();
     for pod in &plan.pods {
         for c in pod
             .spec
@@ -507,23 +589,75 @@ fn pull_images(
                         pod.engine_name
                     )
                 }
-                "Always" => {}
-                _ if present => continue,
+                "Never" => {}
+                "Always" => wanted.push(image),
+                _ if !present => wanted.push(image),
                 _ => {}
             }
-            if policy == "Never" {
-                continue;
-            }
-            engine.pull(
+        }
+    }
+    let pulled = in_parallel(&wanted, open, |engine, image| {
+        engine
+            .pull(
                 &PullOptions {
                     reference: image.clone(),
                     ..Default::default()
                 },
                 progress,
-            )?;
+            )
+            .map(|_| ())
+            .map_err(|e| miette::miette!("pulling {image}: {e}"))
+    });
+    pulled.into_iter().collect()
+}
+
+/// Opens an engine over the same store, one per worker thread.
+pub type EngineFactory<'a> = dyn Fn() -> Result<Engine, EngineError> + Sync + 'a;
+
+/// Run `f` over `items` on up to eight threads, each with an engine of its own; results in
+/// the items' order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    open: &EngineFactory,
+    f: impl Fn(&mut Engine, &T) -> Result<R, miette::Report> + Sync,
+) -> Vec<Result<R, miette::Report>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<R, miette::Report>>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    let workers = items.len().min(8);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let mut engine = match open() {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i < items.len() {
+                            results.lock().expect("results lock")[i] =
+                                Some(Err(miette::miette!("{e}")));
+                        }
+                        None
+                    }
+                };
+                while let Some(engine) = engine.as_mut() {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= items.len() {
+                        break;
+                    }
+                    let r = f(engine, &items[i]);
+                    results.lock().expect("results lock")[i] = Some(r);
+                }
+            });
         }
-    }
-    Ok(())
+    });
+    results
+        .into_inner()
+        .expect("results lock")
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(miette::miette!("a worker could not open the store"))))
+        .collect()
 }
 
 /// Turn checked objects into what play makes.
@@ -1042,6 +1176,7 @@ fn container_spec(
     if let Some(r) = &c.resources {
         convert::apply_resources(&mut s, r);
     }
+    convert::apply_probes(&mut s, c)?;
     convert::apply_security(
         &mut s,
         k.security_context.as_ref(),

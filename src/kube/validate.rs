@@ -609,10 +609,6 @@ const UNHONOURED_POD: &[(&str, &str)] = &[
 ];
 
 const UNHONOURED_CONTAINER: &[&str] = &[
-    "livenessProbe",
-    "readinessProbe",
-    "startupProbe",
-    "lifecycle",
     "resizePolicy",
     "terminationMessagePath",
     "terminationMessagePolicy",
