@@ -284,7 +284,7 @@ pub fn is_label_value(s: &str) -> bool {
 
 fn check_meta(c: &mut Checker, meta: &ObjectMeta, at: &str, needs_name: bool, name_rule: NameRule) {
     match &meta.name {
-        None if needs_name => c.error(&format!("{at}"), "metadata.name is required", None),
+        None if needs_name => c.error(at, "metadata.name is required", None),
         Some(n) if !name_rule.ok(n) => c.error(
             &format!("{at}/name"),
             format!("invalid name {n:?}: {}", name_rule.describe()),
