@@ -1261,7 +1261,7 @@ spec:
     #[test]
     fn missing_pointer_falls_back_to_nearest_parent() {
         let d = &docs("pod.yaml", POD)[0];
-        // No `resources` in the text: label the container's `name`... no: its parent, the item.
+        // No `resources` in the text: the container item (its first key) is labelled.
         assert_eq!(d.line_col("/spec/containers/0/resources/limits"), (8, 5));
         assert_eq!(at(d, "/metadata/namespace"), "metadata");
         assert_eq!(d.span("/nope/deeper").offset(), 0);
