@@ -363,9 +363,24 @@ pub(crate) fn apply_security(
     let non_root = c
         .and_then(|c| c.run_as_non_root)
         .or_else(|| pod.and_then(|p| p.run_as_non_root));
-    if non_root == Some(true) {
-        s.annotations
-            .insert("io.oxpod.kube/run-as-non-root".into(), "true".into());
+    s.run_as_non_root = non_root == Some(true);
+    if let Some(p) = pod {
+        // fsGroup owns the pod's volumes and is one of every container's groups.
+        for gid in p
+            .supplemental_groups
+            .iter()
+            .flatten()
+            .chain(p.fs_group.iter())
+        {
+            if let Ok(gid) = u32::try_from(*gid)
+                && !s.group_add.contains(&gid)
+            {
+                s.group_add.push(gid);
+            }
+        }
+        for sysctl in p.sysctls.iter().flatten() {
+            s.sysctls.insert(sysctl.name.clone(), sysctl.value.clone());
+        }
     }
     let seccomp = c
         .and_then(|c| c.seccomp_profile.as_ref())
@@ -569,4 +584,27 @@ mod tests {
         assert!(safe_relative("/etc").is_err());
         assert!(safe_relative("").is_err());
     }
+}
+
+/// Give a pod volume's tree to the pod's fsGroup (group-owned, group-writable directories with
+/// the set-group-ID bit, as the kubelet prepares them).
+pub(crate) fn own_by_group(dir: &Path, gid: u32) -> Result<(), EngineError> {
+    let io = |path: &Path, e: std::io::Error| EngineError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
+        std::os::unix::fs::lchown(&path, None, Some(gid)).map_err(|e| io(&path, e))?;
+        if meta.is_dir() {
+            let mode = (meta.permissions().mode() & 0o7777) | 0o2070;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io(&path, e))?;
+            for entry in std::fs::read_dir(&path).map_err(|e| io(&path, e))? {
+                stack.push(entry.map_err(|e| io(&path, e))?.path());
+            }
+        }
+    }
+    Ok(())
 }

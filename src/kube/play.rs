@@ -1024,6 +1024,12 @@ fn materialize_volumes(
     pod_id: &str,
 ) -> Result<BTreeMap<String, VolumeSource>, EngineError> {
     let base = engine.pod_data_dir(pod_id).join("volumes");
+    let fs_group = plan
+        .spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.fs_group)
+        .and_then(|g| u32::try_from(g).ok());
     let mut out = BTreeMap::new();
     for v in plan.spec.volumes.iter().flatten() {
         let dir = base.join(&v.name);
@@ -1110,6 +1116,11 @@ fn materialize_volumes(
             make_dir(&dir, 0o755)?;
             VolumeSource::Bind(dir)
         };
+        if let (Some(gid), VolumeSource::Bind(dir)) = (fs_group, &source)
+            && dir.starts_with(&base)
+        {
+            convert::own_by_group(dir, gid)?;
+        }
         out.insert(v.name.clone(), source);
     }
     Ok(out)

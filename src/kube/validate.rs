@@ -572,6 +572,20 @@ fn check_template(
         );
     }
     if let Some(selector) = selector {
+        // k8s-openapi gives a missing selector as an empty one; apps/v1 requires it.
+        if selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && selector
+                .match_expressions
+                .as_ref()
+                .is_none_or(|m| m.is_empty())
+            && c.doc.value.pointer("/spec/selector").is_none()
+        {
+            c.error(
+                "/spec",
+                "spec.selector is required",
+                Some("give spec.selector.matchLabels matching the template's labels"),
+            );
+        }
         for (k, v) in selector.match_labels.iter().flatten() {
             if labels.get(k) != Some(v) {
                 c.error(
@@ -631,20 +645,6 @@ fn check_pod_spec(
                 &format!("{at}/{field}"),
                 format!("{label} is not honoured on a single host"),
             );
-        }
-    }
-    if let Some(sc) = &spec.security_context {
-        for (set, field) in [
-            (sc.fs_group.is_some(), "fsGroup"),
-            (sc.supplemental_groups.is_some(), "supplementalGroups"),
-            (sc.sysctls.is_some(), "sysctls"),
-        ] {
-            if set {
-                c.warn(
-                    &format!("{at}/securityContext/{field}"),
-                    format!("securityContext.{field} is not honoured yet"),
-                );
-            }
         }
     }
     if let Some(policy) = &spec.restart_policy
@@ -768,7 +768,9 @@ fn check_pod_spec(
         .collect();
     for (i, (list, container)) in all {
         let cat = format!("{at}/{list}/{i}");
-        if !is_dns_label(&container.name) {
+        if container.name.is_empty() {
+            c.error(&cat, "a container needs a name", None);
+        } else if !is_dns_label(&container.name) {
             c.error(
                 &format!("{cat}/name"),
                 format!(

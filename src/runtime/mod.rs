@@ -7,6 +7,7 @@ pub mod external;
 pub mod health;
 pub mod logs;
 pub mod monitor;
+pub mod probes;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};

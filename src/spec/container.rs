@@ -73,6 +73,15 @@ pub struct ContainerSpec {
     /// `-p`: host ports forwarded into the container's network namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publish: Vec<crate::network::ports::PortMapping>,
+    /// `--group-add`: supplementary groups (by number) beside the user's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<u32>,
+    /// `--sysctl`: namespaced kernel parameters set in the container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// Refuse to start when the user is root (Kubernetes' runAsNonRoot).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub run_as_non_root: bool,
     /// Kubernetes probes, run by the monitor.
     #[serde(default, skip_serializing_if = "super::Probes::is_empty")]
     pub probes: super::Probes,
@@ -136,6 +145,9 @@ impl Default for ContainerSpec {
             publish: Vec::new(),
             publish_all: false,
             init_container: false,
+            group_add: Vec::new(),
+            sysctls: BTreeMap::new(),
+            run_as_non_root: false,
             probes: Default::default(),
             lifecycle: Default::default(),
             namespaces_from_pod: None,

@@ -506,9 +506,13 @@ pub fn runtime_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         );
         linux.set_readonly_paths(Some(readonly));
     }
+    let mut sysctl = HashMap::new();
     if own_net {
         // Lets root in the container ping without CAP_NET_RAW (Podman's default sysctl).
-        let sysctl = HashMap::from([("net.ipv4.ping_group_range".to_string(), "0 0".to_string())]);
+        sysctl.insert("net.ipv4.ping_group_range".to_string(), "0 0".to_string());
+    }
+    sysctl.extend(c.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if !sysctl.is_empty() {
         linux.set_sysctl(Some(sysctl));
     }
 

@@ -134,13 +134,26 @@ pub fn resolve_process(
     let user = resolve_user(rootfs, spec.user.as_deref().or(image.user.as_deref()))?;
     let env = build_env(&image.env, &spec.env, spec.tty, hostname, &user.home);
     let cwd = resolve_workdir(spec.workdir.as_deref(), image.working_dir.as_deref());
+    let mut additional_gids = user.additional_gids;
+    for gid in &spec.group_add {
+        if !additional_gids.contains(gid) {
+            additional_gids.push(*gid);
+        }
+    }
+    if spec.run_as_non_root && user.uid == 0 {
+        return Err(SpecError::invalid(
+            "user",
+            spec.user.clone().or(image.user.clone()).unwrap_or_default(),
+            "the container must not run as root (runAsNonRoot), and its user is root",
+        ));
+    }
     Ok(ResolvedProcess {
         args,
         env,
         cwd,
         uid: user.uid,
         gid: user.gid,
-        additional_gids: user.additional_gids,
+        additional_gids,
     })
 }
 
