@@ -620,12 +620,30 @@ const UNHONOURED_POD: &[(&str, &str)] = &[
     ("readinessGates", "readinessGates"),
     ("ephemeralContainers", "ephemeralContainers"),
     ("subdomain", "subdomain"),
+    ("imagePullSecrets", "imagePullSecrets (registry logins come from auth.json)"),
+    ("os", "os"),
+    ("overhead", "overhead"),
+    ("preemptionPolicy", "preemptionPolicy"),
+    ("hostUsers", "hostUsers"),
+    ("setHostnameAsFQDN", "setHostnameAsFQDN"),
+    ("resourceClaims", "resourceClaims"),
+    ("schedulingGates", "schedulingGates"),
 ];
 
 const UNHONOURED_CONTAINER: &[&str] = &[
     "resizePolicy",
     "terminationMessagePath",
     "terminationMessagePolicy",
+    "volumeDevices",
+    "stdinOnce",
+];
+
+/// Container securityContext fields play does not honour.
+const UNHONOURED_SECURITY: &[&str] = &[
+    "seLinuxOptions",
+    "appArmorProfile",
+    "procMount",
+    "windowsOptions",
 ];
 
 fn check_pod_spec(
@@ -807,6 +825,18 @@ fn check_pod_spec(
         let cvalue = pointer_value(&c.doc.value, &cat)
             .cloned()
             .unwrap_or(Value::Null);
+        for field in UNHONOURED_SECURITY {
+            if cvalue
+                .get("securityContext")
+                .and_then(|s| s.get(field))
+                .is_some()
+            {
+                c.warn(
+                    &format!("{cat}/securityContext/{field}"),
+                    format!("securityContext.{field} is not honoured"),
+                );
+            }
+        }
         for field in UNHONOURED_CONTAINER {
             if cvalue.get(field).is_some() {
                 c.warn(
