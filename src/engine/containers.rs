@@ -621,6 +621,7 @@ impl Engine {
             {
                 let _ = crate::runtime::cgroups::thaw(&layout, &Self::cgroup_path(&record.id));
             }
+            self.run_pre_stop(&record, &spec, timeout);
             process::signal(pid, spec.stop_signal).map_err(io_err(&self.paths.runroot))?;
             if !process::wait_for_exit(pid, Some(timeout)).map_err(io_err(&self.paths.runroot))? {
                 if !timeout.is_zero() {

@@ -7,6 +7,7 @@ mod containers;
 mod images;
 mod info;
 mod kube_objects;
+mod lifecycle;
 mod monitor;
 mod networks;
 mod ops;

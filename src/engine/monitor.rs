@@ -5,7 +5,10 @@
 //!
 //! It stays single-threaded, because the built-in runtime clones it: one `poll` loop waits on
 //! the signalfd, the container's output, the attached caller's input and a health check's
-//! output, with a timeout for the next health check or a check's deadline.
+//! output, with a timeout for the next health check or a check's deadline. Kubernetes probes
+//! and hooks ([`super::lifecycle`]) ride on the same loop: their exec processes are reaped
+//! here, and a network probe's short-lived thread (which never forks) signals its end through
+//! a pipe the loop polls.
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -21,6 +24,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{Pid, pipe2, read};
 
+use super::lifecycle::{KubeProbes, ProbeToken};
 use super::{Engine, EngineError, Result};
 use crate::image::manifest::ImageConfig;
 use crate::runtime::ContainerIo;
@@ -207,6 +211,7 @@ enum Slot {
     Stdin,
     TerminalInput,
     CheckOutput,
+    Kube(ProbeToken),
 }
 
 /// Bind the console socket the runtime sends the terminal's master over, in the bundle
@@ -334,12 +339,25 @@ impl Engine {
                 write::set_running(tx, id, pid, monitor_pid, monitor_start, &started_at)
             })?;
             let mut prober = self.start_health(id, &spec, health_check.as_ref(), &dir)?;
+            let mut kube = self.start_kube_probes(&record, &spec, pid, first, &mut log);
             if first {
                 ready.say(&format!("ok {pid}\n"));
                 first = false;
             }
-            let end = self.relay(id, pid, &signals, io, &mut log, opts.attach, &mut prober);
+            let end = self.relay(
+                id,
+                pid,
+                &signals,
+                io,
+                &mut log,
+                opts.attach,
+                &mut prober,
+                &mut kube,
+            );
             let _ = log.flush_partial();
+            // A probe's kill is a failure whatever the exit code, as the kubelet restarts
+            // `OnFailure` containers whose liveness probe failed.
+            let probe_killed = kube.as_ref().is_some_and(|k| k.killed);
             let oom = layout
                 .as_ref()
                 .is_some_and(|l| cgroups::oom_killed(l, &cgroup));
@@ -349,9 +367,18 @@ impl Engine {
             let finished = now();
             self.store
                 .write(|tx| write::set_exited(tx, id, end.exit_code, oom, &finished))?;
+            // Once exited in the store, so that Services drop the pod if it was ready.
+            if let Some(kube) = kube.take() {
+                self.end_kube_probes(id, kube);
+            }
             let current = self.store.container(id)?;
             let stop_requested = current.as_ref().is_none_or(|c| c.stop_requested);
-            if !should_restart(&spec.restart, end.exit_code, restarts, stop_requested) {
+            let policy_code = if probe_killed && end.exit_code == 0 {
+                1
+            } else {
+                end.exit_code
+            };
+            if !should_restart(&spec.restart, policy_code, restarts, stop_requested) {
                 break end.exit_code;
             }
             restarts += 1;
@@ -636,6 +663,7 @@ impl Engine {
         log: &mut LogWriter,
         attach: bool,
         prober: &mut Option<Prober>,
+        kube: &mut Option<KubeProbes>,
     ) -> RunEnd {
         let mut exit: Option<i32> = None;
         let mut drain_deadline: Option<Instant> = None;
@@ -676,6 +704,10 @@ impl Engine {
                 };
                 wake = wake.into_iter().chain(due).min();
             }
+            if let Some(k) = kube.as_mut() {
+                k.tick(self, log, now, exit.is_some());
+                wake = wake.into_iter().chain(k.wake(exit.is_some())).min();
+            }
             let timeout = wake.map_or(PollTimeout::NONE, |w| {
                 poll_timeout(w.saturating_duration_since(Instant::now()))
             });
@@ -707,6 +739,12 @@ impl Engine {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 slots.push(Slot::CheckOutput);
             }
+            if let Some(k) = kube.as_ref() {
+                for (fd, token) in k.fds() {
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    slots.push(Slot::Kube(token));
+                }
+            }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -726,7 +764,15 @@ impl Engine {
                         while let Ok(Some(info)) = signals.read_signal() {
                             let signo = info.ssi_signo as i32;
                             if signo == Signal::SIGCHLD as i32 {
-                                self.reap(id, pid, prober, &mut exit, &mut drain_deadline);
+                                self.reap(
+                                    id,
+                                    pid,
+                                    prober,
+                                    kube,
+                                    log,
+                                    &mut exit,
+                                    &mut drain_deadline,
+                                );
                             } else if signo == Signal::SIGWINCH as i32
                                 && let Some(t) = &io.terminal
                             {
@@ -796,6 +842,11 @@ impl Engine {
                             running.read_output();
                         }
                     }
+                    Slot::Kube(token) => {
+                        if let Some(k) = kube.as_mut() {
+                            k.readable(token);
+                        }
+                    }
                 }
             }
         }
@@ -812,12 +863,16 @@ impl Engine {
     }
 
     /// Reap every exited child: the container's init (its exit code), a health check (its
-    /// result, recorded), or an orphan reparented to this subreaper (nothing to do).
+    /// result, recorded), a probe's or hook's process (its result, applied), or an orphan
+    /// reparented to this subreaper (nothing to do).
+    #[allow(clippy::too_many_arguments)]
     fn reap(
         &mut self,
         id: &str,
         pid: i32,
         prober: &mut Option<Prober>,
+        kube: &mut Option<KubeProbes>,
+        log: &mut LogWriter,
         exit: &mut Option<i32>,
         drain_deadline: &mut Option<Instant>,
     ) {
@@ -828,6 +883,11 @@ impl Engine {
             if reaped == pid {
                 *exit = exit_code(status);
                 *drain_deadline = Some(Instant::now() + Duration::from_secs(2));
+                continue;
+            }
+            if let Some(k) = kube.as_mut()
+                && k.reaped(self, log, reaped, status, exit.is_some())
+            {
                 continue;
             }
             let Some(p) = prober.as_mut() else {

@@ -538,6 +538,29 @@ pub(crate) fn apply_probes(s: &mut ContainerSpec, c: &Container) -> Result<(), E
     Ok(())
 }
 
+/// Give a pod volume's tree to the pod's fsGroup (group-owned, group-writable directories with
+/// the set-group-ID bit, as the kubelet prepares them).
+pub(crate) fn own_by_group(dir: &Path, gid: u32) -> Result<(), EngineError> {
+    let io = |path: &Path, e: std::io::Error| EngineError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
+        std::os::unix::fs::lchown(&path, None, Some(gid)).map_err(|e| io(&path, e))?;
+        if meta.is_dir() {
+            let mode = (meta.permissions().mode() & 0o7777) | 0o2070;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io(&path, e))?;
+            for entry in std::fs::read_dir(&path).map_err(|e| io(&path, e))? {
+                stack.push(entry.map_err(|e| io(&path, e))?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,27 +607,4 @@ mod tests {
         assert!(safe_relative("/etc").is_err());
         assert!(safe_relative("").is_err());
     }
-}
-
-/// Give a pod volume's tree to the pod's fsGroup (group-owned, group-writable directories with
-/// the set-group-ID bit, as the kubelet prepares them).
-pub(crate) fn own_by_group(dir: &Path, gid: u32) -> Result<(), EngineError> {
-    let io = |path: &Path, e: std::io::Error| EngineError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
-        std::os::unix::fs::lchown(&path, None, Some(gid)).map_err(|e| io(&path, e))?;
-        if meta.is_dir() {
-            let mode = (meta.permissions().mode() & 0o7777) | 0o2070;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| io(&path, e))?;
-            for entry in std::fs::read_dir(&path).map_err(|e| io(&path, e))? {
-                stack.push(entry.map_err(|e| io(&path, e))?.path());
-            }
-        }
-    }
-    Ok(())
 }

@@ -620,7 +620,10 @@ const UNHONOURED_POD: &[(&str, &str)] = &[
     ("readinessGates", "readinessGates"),
     ("ephemeralContainers", "ephemeralContainers"),
     ("subdomain", "subdomain"),
-    ("imagePullSecrets", "imagePullSecrets (registry logins come from auth.json)"),
+    (
+        "imagePullSecrets",
+        "imagePullSecrets (registry logins come from auth.json)",
+    ),
     ("os", "os"),
     ("overhead", "overhead"),
     ("preemptionPolicy", "preemptionPolicy"),

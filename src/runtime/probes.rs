@@ -383,8 +383,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The status code of a response's status line (`HTTP/1.1 200 OK`).
 fn status_code(head: &[u8]) -> Option<u16> {
-    let line = &head[..find(head, b"\r\n").unwrap_or(head.len())];
-    let line = std::str::from_utf8(line).ok()?;
+    let line = &head[..find(head, b"\n").unwrap_or(head.len())];
+    let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
     let mut parts = line.split(' ');
     let version = parts.next()?;
     if !version.starts_with("HTTP/") {
@@ -412,7 +412,7 @@ impl BodyEnd {
     fn of(head: &[u8], status: u16) -> BodyEnd {
         let text = String::from_utf8_lossy(head).to_ascii_lowercase();
         let header = |name: &str| {
-            text.split("\r\n")
+            text.split('\n')
                 .skip(1)
                 .filter_map(|l| l.split_once(':'))
                 .find(|(n, _)| n.trim() == name)
@@ -453,14 +453,17 @@ fn exchange<S: Read + Write>(stream: &mut S, request: &[u8]) -> io::Result<u16> 
     let mut status = None;
     let mut body: Option<(usize, BodyEnd)> = None;
     loop {
-        if status.is_none() && find(&got, b"\r\n").is_some() {
+        // Lines end in CRLF; a bare LF is tolerated, as HTTP clients do.
+        if status.is_none() && find(&got, b"\n").is_some() {
             status = Some(status_code(&got).ok_or_else(malformed)?);
         }
         if let Some(code) = status {
             if body.is_none()
-                && let Some(end) = find(&got, b"\r\n\r\n")
+                && let Some(start) = find(&got, b"\r\n\r\n")
+                    .map(|i| i + 4)
+                    .or_else(|| find(&got, b"\n\n").map(|i| i + 2))
             {
-                body = Some((end + 4, BodyEnd::of(&got[..end + 4], code)));
+                body = Some((start, BodyEnd::of(&got[..start], code)));
             }
             if body.is_some_and(|(start, end)| end.reached(&got[start..]))
                 || got.len() >= MAX_RESPONSE
@@ -1546,6 +1549,7 @@ mod tests {
         for response in [
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
             "HTTP/1.0 301 Moved\r\nLocation: /x\r\n\r\nmoved",
+            "HTTP/1.1 200\nContent-Length: 2\n\nok",
         ] {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = listener.local_addr().unwrap().port();

@@ -207,7 +207,7 @@ fn udp_is_forwarded_both_ways() {
             "python3",
             "-c",
             "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-             s.bind(('127.0.0.1',5353))\nwhile True:\n d,a=s.recvfrom(2048)\n s.sendto(b'echo:'+d,a)",
+             s.bind(('0.0.0.0',5353))\nwhile True:\n d,a=s.recvfrom(2048)\n s.sendto(b'echo:'+d,a)",
         ])
         .spawn()
         .unwrap();
