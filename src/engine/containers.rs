@@ -385,6 +385,13 @@ impl Engine {
         let config: ImageConfig = serde_json::from_slice(config).unwrap_or_default();
         let defaults = ImageDefaults::from_config(config.config.as_ref())
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let with_secrets;
+        let spec = if spec.secret_env.is_empty() {
+            spec
+        } else {
+            with_secrets = self.with_secret_env(spec)?;
+            &with_secrets
+        };
         let hostname = spec.effective_hostname(&record.id);
         let merged = dir.merged();
         let process = spec::resolve_process(spec, &defaults, &merged, &hostname)

@@ -145,4 +145,46 @@ impl Engine {
         }
         Ok(removed)
     }
+
+    /// The spec with its Secret variables resolved into `env`, for one start.
+    pub(crate) fn with_secret_env(
+        &mut self,
+        spec: &crate::spec::ContainerSpec,
+    ) -> Result<crate::spec::ContainerSpec> {
+        let mut out = spec.clone();
+        for s in &spec.secret_env {
+            let data = self.keyed_data(DataKind::Secret, &s.namespace, &s.secret)?;
+            let Some(data) = data else {
+                if s.optional {
+                    continue;
+                }
+                return Err(EngineError::Invalid(format!(
+                    "Secret {}/{} does not exist (variable {})",
+                    s.namespace, s.secret, s.var
+                )));
+            };
+            match &s.key {
+                Some(key) => match data.get(key) {
+                    Some(v) => out
+                        .env
+                        .push(format!("{}={}", s.var, String::from_utf8_lossy(v))),
+                    None if s.optional => {}
+                    None => {
+                        return Err(EngineError::Invalid(format!(
+                            "Secret {}/{} has no key {key} (variable {})",
+                            s.namespace, s.secret, s.var
+                        )));
+                    }
+                },
+                None => {
+                    for (k, v) in &data {
+                        out.env
+                            .push(format!("{}{k}={}", s.var, String::from_utf8_lossy(v)));
+                    }
+                }
+            }
+        }
+        out.secret_env.clear();
+        Ok(out)
+    }
 }

@@ -7,6 +7,7 @@
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -117,9 +118,10 @@ impl Engine {
         let veth = network
             .as_ref()
             .map(|_| netns::veth_name(&super::containers::random_hex(6)));
+        let db = self.paths.root.join("state.db");
         let record = self.store.write(|tx| -> Result<SandboxRecord> {
             let ip = match &network {
-                Some(n) => Some(lease(tx, n)?),
+                Some(n) => Some(lease(tx, n, &db)?),
                 None => None,
             };
             let record = SandboxRecord {
@@ -238,6 +240,12 @@ impl Engine {
             {
                 tracing::warn!("removing veth {veth}: {e}");
             }
+        }
+        if let Some(r) = &record
+            && let (Some(network), Some(ip)) = (&r.network, &r.ip)
+            && let Ok(n) = self.find_network(network)
+        {
+            host_release(&n.record.bridge, ip, &self.paths.root.join("state.db"));
         }
         if record.is_some() {
             if let Err(e) = self.store.write(|tx| write::remove_sandbox(tx, owner)) {
@@ -461,7 +469,11 @@ fn owns_sandbox(spec: &spec::ContainerSpec) -> bool {
 }
 
 /// The lowest free address of the network (never the gateway).
-pub(crate) fn lease(tx: &rusqlite::Transaction, network: &Network) -> Result<Ipv4Addr> {
+pub(crate) fn lease(
+    tx: &rusqlite::Transaction,
+    network: &Network,
+    store: &Path,
+) -> Result<Ipv4Addr> {
     let taken: std::collections::HashSet<Ipv4Addr> = write::leased(tx, &network.record.name)?
         .iter()
         .filter_map(|ip| ip.parse().ok())
@@ -469,13 +481,72 @@ pub(crate) fn lease(tx: &rusqlite::Transaction, network: &Network) -> Result<Ipv
     network
         .subnet
         .hosts()
-        .find(|ip| *ip != network.gateway && !taken.contains(ip))
+        .filter(|ip| *ip != network.gateway && !taken.contains(ip))
+        .find(|ip| host_claim(&network.record.bridge, *ip, store))
         .ok_or_else(|| {
             EngineError::Conflict(format!(
                 "network {} has no free address left in {}",
                 network.record.name, network.subnet
             ))
         })
+}
+
+/// Bridges belong to the host, stores do not: several stores (`--root`) may put pods on the
+/// same bridge. Each address in use on a bridge is also claimed host-wide by a file naming
+/// the store's database, made with O_EXCL; a claim whose store is gone is stale and taken over.
+const HOST_CLAIMS: &str = "/run/oxpod-ipam";
+
+fn claim_path(bridge: &str, ip: Ipv4Addr) -> PathBuf {
+    Path::new(HOST_CLAIMS).join(bridge).join(ip.to_string())
+}
+
+/// Claim `ip` on `bridge` for the store whose database is `store`; false when another live
+/// store holds it.
+fn host_claim(bridge: &str, ip: Ipv4Addr, store: &Path) -> bool {
+    use std::io::Write as _;
+    let path = claim_path(bridge, ip);
+    if let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_err()
+    {
+        // No host-wide registry (a read-only /run): the store's own leases still hold.
+        return true;
+    }
+    let holder = store.as_os_str().as_encoded_bytes();
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => return f.write_all(holder).is_ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let current = std::fs::read(&path).unwrap_or_default();
+                if current == holder {
+                    // Ours already (a lease this store lost track of, e.g. a killed command).
+                    return true;
+                }
+                let other = Path::new(std::ffi::OsStr::from_bytes(&current));
+                if current.is_empty() || other.exists() {
+                    return false;
+                }
+                // Its store is gone: the claim is stale.
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// Give up this store's claim of `ip` on `bridge`.
+pub(crate) fn host_release(bridge: &str, ip: &str, store: &Path) {
+    let Ok(ip) = ip.parse::<Ipv4Addr>() else {
+        return;
+    };
+    let path = claim_path(bridge, ip);
+    if std::fs::read(&path).is_ok_and(|h| h == store.as_os_str().as_encoded_bytes()) {
+        let _ = std::fs::remove_file(&path);
+    }
 }
 
 /// The pid of a supervised process that is still the one recorded.

@@ -111,6 +111,7 @@ impl Engine {
             spec: serde_json::to_string(&spec).expect("a service spec serialises"),
             created: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
+        let db = self.paths.root.join("state.db");
         let vip = self.store.write(|tx| -> Result<Ipv4Addr> {
             if !write::insert_service(tx, &record)? {
                 return Err(EngineError::Conflict(format!(
@@ -118,7 +119,7 @@ impl Engine {
                     spec.namespace, spec.name
                 )));
             }
-            let vip = lease(tx, &network)?;
+            let vip = lease(tx, &network, &db)?;
             net_write::put_sandbox(
                 tx,
                 &SandboxRecord {
@@ -233,10 +234,17 @@ impl Engine {
             stop_process(s.proxy_pid, s.proxy_start);
             if let (Some(network), Some(ip)) = (&s.network, &s.ip)
                 && let Ok(n) = self.find_network(network)
-                && let Ok(ip) = ip.parse()
-                && let Err(e) = bridge::remove_vip(&n.record.bridge, ip)
             {
-                tracing::warn!("{e}");
+                if let Ok(addr) = ip.parse()
+                    && let Err(e) = bridge::remove_vip(&n.record.bridge, addr)
+                {
+                    tracing::warn!("{e}");
+                }
+                super::sandbox::host_release(
+                    &n.record.bridge,
+                    ip,
+                    &self.paths.root.join("state.db"),
+                );
             }
         }
         self.store.write(|tx| -> Result<()> {

@@ -23,7 +23,7 @@ use crate::engine::{
     DataKind, Engine, EngineError, KeyedData, PortMapping, PullOptions, ServicePort, ServiceSpec,
     TargetPort,
 };
-use crate::spec::{self, ContainerSpec, MountKind, MountSpec, NetworkMode, PodSpec};
+use crate::spec::{self, ContainerSpec, MountKind, MountSpec, NetworkMode, PodSpec, SecretEnv};
 
 /// Annotations that tie an engine pod to the object it was made from.
 pub const OWNER_KIND: &str = "io.oxpod.kube/owner-kind";
@@ -180,10 +180,12 @@ fn wait_ready(
                         c.restart_count
                     );
                 }
+                // A container that ran to completion (and will not run again) is done too.
                 let done = if job || init {
                     exited && code == 0
                 } else {
-                    c.status.is_active() && c.ready != Some(false)
+                    (c.status.is_active() && c.ready != Some(false))
+                        || (exited && code == 0 && engine.container_finished(&c.id)?)
                 };
                 if !done {
                     pending.push(format!("{name}/{}", c.name));
@@ -1152,7 +1154,8 @@ fn container_spec(
     );
     s.pod = Some(ctx.pod_id.to_string());
     s.init_container = is_init && c.restart_policy.as_deref() != Some("Always");
-    let env = container_env(engine, lookup, ctx, c)?;
+    let (env, secret_env) = container_env(engine, lookup, ctx, c)?;
+    s.secret_env = secret_env;
     // Kubernetes' override rules: `command` replaces the image's entrypoint (and drops its
     // cmd), `args` replaces its cmd; `$(VAR)` expands from the container's environment.
     let expand = |v: &Vec<String>| -> Vec<String> {
@@ -1249,33 +1252,47 @@ fn mount_of(
 
 /// The container's environment in Kubernetes' order: `envFrom` sources, then `env` (later
 /// entries win), with `$(VAR)` references to earlier variables expanded.
+/// A container's variables, in order.
+type Environment = Vec<(String, String)>;
+
 fn container_env(
     engine: &mut Engine,
     lookup: &Lookup,
     ctx: &convert::PodContext,
     c: &Container,
-) -> Result<Vec<(String, String)>, EngineError> {
+) -> Result<(Environment, Vec<SecretEnv>), EngineError> {
     let plan = ctx.plan;
     let mut env: Vec<(String, String)> = Vec::new();
-    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
-        env.retain(|(key, _)| *key != k);
-        env.push((k, v));
-    };
+    // Secret values are not put in the spec: the engine reads them at each start.
+    let mut secrets: Vec<SecretEnv> = Vec::new();
+    let set =
+        |env: &mut Vec<(String, String)>, secrets: &mut Vec<SecretEnv>, k: String, v: String| {
+            env.retain(|(key, _)| *key != k);
+            secrets.retain(|s| s.key.is_none() || s.var != k);
+            env.push((k, v));
+        };
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
-        let (kind, name) = if let Some(r) = &from.config_map_ref {
-            (DataKind::ConfigMap, r.name.clone())
-        } else if let Some(r) = &from.secret_ref {
-            (DataKind::Secret, r.name.clone())
-        } else {
+        if let Some(r) = &from.secret_ref {
+            secrets.push(SecretEnv {
+                namespace: plan.namespace.clone(),
+                secret: r.name.clone(),
+                key: None,
+                var: prefix,
+                optional: r.optional == Some(true),
+            });
+            continue;
+        }
+        let Some(r) = &from.config_map_ref else {
             continue;
         };
         let data = lookup
-            .data(engine, kind, &plan.namespace, &name)?
+            .data(engine, DataKind::ConfigMap, &plan.namespace, &r.name)?
             .unwrap_or_default();
         for (k, v) in data {
             set(
                 &mut env,
+                &mut secrets,
                 format!("{prefix}{k}"),
                 String::from_utf8_lossy(&v).into_owned(),
             );
@@ -1304,16 +1321,22 @@ fn container_env(
                 }
             } else if let Some(r) = &from.secret_key_ref {
                 let data = lookup.data(engine, DataKind::Secret, &plan.namespace, &r.name)?;
-                match data.and_then(|d| d.get(&r.key).cloned()) {
-                    Some(v) => String::from_utf8_lossy(&v).into_owned(),
-                    None if r.optional == Some(true) => continue,
-                    None => {
-                        return Err(EngineError::Invalid(format!(
-                            "env {name}: Secret {} has no key {}",
-                            r.name, r.key
-                        )));
-                    }
+                if !data.is_some_and(|d| d.contains_key(&r.key)) && r.optional != Some(true) {
+                    return Err(EngineError::Invalid(format!(
+                        "env {name}: Secret {} has no key {}",
+                        r.name, r.key
+                    )));
                 }
+                env.retain(|(key, _)| key != name);
+                secrets.retain(|s| s.key.is_none() || s.var != *name);
+                secrets.push(SecretEnv {
+                    namespace: plan.namespace.clone(),
+                    secret: r.name.clone(),
+                    key: Some(r.key.clone()),
+                    var: name.clone(),
+                    optional: r.optional == Some(true),
+                });
+                continue;
             } else if let Some(f) = &from.field_ref {
                 convert::field_value(plan, ctx.pod_id, ctx.pod_ip, &f.field_path)
             } else if let Some(r) = &from.resource_field_ref {
@@ -1324,7 +1347,7 @@ fn container_env(
         } else {
             String::new()
         };
-        set(&mut env, name.clone(), value);
+        set(&mut env, &mut secrets, name.clone(), value);
     }
-    Ok(env)
+    Ok((env, secrets))
 }

@@ -391,10 +391,23 @@ fn check_object(
             check_meta(c, &s.metadata, "/metadata", true, NameRule::Subdomain);
             let spec = &s.spec;
             replicas_ok(c, spec.replicas, "/spec/replicas");
+            // Each claim template is a volume of the pods (play makes `<claim>-<pod>`).
+            let mut template = spec.template.clone();
+            if let Some(pod) = template.spec.as_mut() {
+                for claim in spec.volume_claim_templates.iter().flatten() {
+                    pod.volumes.get_or_insert_with(Vec::new).push(
+                        k8s_openapi::api::core::v1::Volume {
+                            name: name(&claim.metadata),
+                            empty_dir: Some(Default::default()),
+                            ..Default::default()
+                        },
+                    );
+                }
+            }
             check_template(
                 c,
                 Some(&spec.selector),
-                &spec.template,
+                &template,
                 &ns(&s.metadata),
                 held,
                 refs,

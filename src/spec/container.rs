@@ -82,6 +82,10 @@ pub struct ContainerSpec {
     /// Refuse to start when the user is root (Kubernetes' runAsNonRoot).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub run_as_non_root: bool,
+    /// Variables whose values come from Secrets, read from the store (mode 0600) at each
+    /// start, so the values are never kept in the container's spec or shown by `inspect`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<SecretEnv>,
     /// Kubernetes probes, run by the monitor.
     #[serde(default, skip_serializing_if = "super::Probes::is_empty")]
     pub probes: super::Probes,
@@ -148,6 +152,7 @@ impl Default for ContainerSpec {
             group_add: Vec::new(),
             sysctls: BTreeMap::new(),
             run_as_non_root: false,
+            secret_env: Vec::new(),
             probes: Default::default(),
             lifecycle: Default::default(),
             namespaces_from_pod: None,
@@ -592,6 +597,20 @@ impl HealthCheck {
         }
         Ok(())
     }
+}
+
+/// A variable (or, with no key, every key of the Secret under a prefix) taken from a Secret
+/// when the container starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretEnv {
+    pub namespace: String,
+    pub secret: String,
+    /// The key; None takes every key (`envFrom`), each named `var` + key.
+    pub key: Option<String>,
+    /// The variable's name, or the prefix with `envFrom`.
+    pub var: String,
+    /// A missing Secret or key is skipped rather than an error.
+    pub optional: bool,
 }
 
 /// The network every container and pod joins unless told otherwise.

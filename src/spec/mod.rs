@@ -22,7 +22,6 @@ mod probe;
 mod process;
 mod seccomp;
 
-pub use container::valid_network_name;
 pub use container::{
     ContainerSpec, DEFAULT_NETWORK, DEFAULT_STOP_TIMEOUT, HealthCheck, HostEntry, MountKind,
     MountSpec, NetworkMode, PodNamespaces, RLIMIT_UNLIMITED, Resources, RestartPolicy, Seccomp,
@@ -31,6 +30,7 @@ pub use container::{
     parse_mount_flag, parse_pids_limit, parse_signal, parse_tmpfs_flag, parse_ulimit,
     parse_volume_flag, read_env_file,
 };
+pub use container::{SecretEnv, valid_network_name};
 pub use error::SpecError;
 pub use etc::{hostname_file, hosts_file, resolv_conf};
 pub use oci::{

@@ -75,6 +75,24 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// The database holds container specs and environments: readable by its owner only. SQLite
+/// gives its WAL and shared-memory files the database file's mode, so this covers them as
+/// they are made; existing ones are fixed here too.
+fn restrict_mode(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    for file in [path.to_path_buf(), PathBuf::from(wal), PathBuf::from(shm)] {
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
 impl Store {
     /// Open (creating and migrating when needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
@@ -112,6 +130,7 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", 1 << 20)
             .map_err(open_err)?;
         migrations::migrate(&mut conn, path)?;
+        restrict_mode(path);
         Ok(Store { conn })
     }
 

@@ -324,3 +324,27 @@ fn internal_network_reaches_members_but_not_beyond() {
     );
     assert!(sealed.iter().any(|l| l.contains("drop")), "{sealed:?}");
 }
+
+#[test]
+fn two_stores_on_one_bridge_never_share_an_address() {
+    let fx = setup();
+    let other = crate::oxpod::Oxpod::with_registry(&fx.reg);
+    // Both stores use the host's default bridge; each address is claimed host-wide.
+    let mut seen = BTreeSet::new();
+    for i in 0..3 {
+        fx.ok(&["pod", "create", "--name", &format!("a{i}")]);
+        other.ok(&["pod", "create", "--name", &format!("b{i}")]);
+        assert!(seen.insert(pod_ip(&fx.env, &format!("a{i}"))));
+        assert!(seen.insert(pod_ip(&other, &format!("b{i}"))));
+    }
+    // Released addresses are free again for the other store.
+    let freed = pod_ip(&fx.env, "a0");
+    fx.ok(&["pod", "rm", "a0"]);
+    other.ok(&["pod", "create", "--name", "b-late"]);
+    let late = pod_ip(&other, "b-late");
+    assert!(
+        late == freed || !seen.contains(&late),
+        "{late} reused while held"
+    );
+    other.ok(&["pod", "rm", "-f", "-a"]);
+}
