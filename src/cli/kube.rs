@@ -59,10 +59,10 @@ pub struct PlayArgs {
     /// How long --wait waits, e.g. 30s or 2m (default 5m).
     #[arg(long, value_name = "DURATION")]
     wait_timeout: Option<String>,
-    /// Verify registries' TLS certificates (accepted for compatibility; registries.conf decides).
+    /// Verify registries' TLS certificates (overrides registries.conf's `insecure`).
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     tls_verify: Option<bool>,
-    /// Credentials file for registries (as `REGISTRY_AUTH_FILE`).
+    /// Credentials file for registries (instead of auth.json's usual places).
     #[arg(long)]
     authfile: Option<PathBuf>,
     /// YAML or JSON files, directories, http URLs, or - for stdin.
@@ -96,10 +96,6 @@ fn play_cmd(global: &GlobalOptions, args: PlayArgs) -> CliResult {
             },
         );
     }
-    if let Some(path) = &args.authfile {
-        // Registry logins read the credentials file `REGISTRY_AUTH_FILE` names.
-        crate::sys::process::set_env_single_threaded("REGISTRY_AUTH_FILE", path);
-    }
     let docs = read_inputs(&args.inputs, &args.configmap)?;
     let mut publish = Vec::new();
     for p in &args.publish {
@@ -112,6 +108,11 @@ fn play_cmd(global: &GlobalOptions, args: PlayArgs) -> CliResult {
         publish,
         dry_run: args.dry_run,
         strict: args.strict,
+        registry: crate::engine::RegistryOptions {
+            tls_verify: args.tls_verify,
+            authfile: args.authfile.clone(),
+            ..Default::default()
+        },
         wait: match (args.wait, &args.wait_timeout) {
             (false, None) => None,
             (_, None) => Some(std::time::Duration::from_secs(300)),
@@ -252,4 +253,24 @@ pub fn service_proxy(args: ServiceProxyArgs) -> CliResult {
     crate::network::service_proxy::run(&listeners, &args.endpoints, ready)
         .map_err(|e| miette::miette!("service proxy {}: {e}", args.service))?;
     Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JobControllerArgs {
+    /// The Job, as JSON.
+    job: String,
+}
+
+/// Run a Job's controller until the Job ends (started by `kube play`).
+pub fn job_controller(global: &GlobalOptions, args: JobControllerArgs) -> CliResult {
+    crate::sys::fs::close_inherited_fds(&[]);
+    let _ = nix::unistd::setsid();
+    let _ = std::env::set_current_dir("/");
+    let spec: crate::kube::jobs::JobSpec = serde_json::from_str(&args.job)
+        .map_err(|e| miette::miette!("job-controller: malformed job: {e}"))?;
+    let mut engine = global.engine()?;
+    let status = crate::kube::jobs::control(&mut engine, &spec)?;
+    Ok(u8::from(
+        status.condition.as_deref().is_some_and(|c| c != "Complete"),
+    ))
 }

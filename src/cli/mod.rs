@@ -152,6 +152,9 @@ pub enum Command {
     /// Play Kubernetes YAML as local pods, and take it down again.
     #[command(subcommand)]
     Kube(kube::KubeCommand),
+    /// Run a Job's pods to completion (started by oxpod itself).
+    #[command(hide = true)]
+    JobController(kube::JobControllerArgs),
     /// Spread a Service's connections over its endpoints (started by oxpod itself).
     #[command(hide = true)]
     ServiceProxy(kube::ServiceProxyArgs),
@@ -253,6 +256,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Pod(cmd) => pods::pod(global, cmd),
         Command::Kube(cmd) => kube::kube(global, cmd),
         Command::ServiceProxy(args) => kube::service_proxy(args),
+        Command::JobController(args) => kube::job_controller(global, args),
         Command::Network(cmd) => networks::network(global, cmd),
         Command::PortProxy(args) => networks::port_proxy(args),
         Command::PodInfra(args) => pods::pod_infra(global, args),

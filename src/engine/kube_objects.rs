@@ -187,4 +187,41 @@ impl Engine {
         out.secret_env.clear();
         Ok(out)
     }
+
+    /// Keep a small JSON record of a Kubernetes object (a Job's spec and status).
+    pub fn put_kube_record(
+        &mut self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        let record = KubeObjectRecord {
+            namespace: namespace.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+            data: data.to_string(),
+            created: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        self.store.write(|tx| write::put_object(tx, &record))?;
+        Ok(())
+    }
+
+    pub fn kube_record(
+        &mut self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        Ok(self
+            .store
+            .kube_object(namespace, kind, name)?
+            .and_then(|r| serde_json::from_str(&r.data).ok()))
+    }
+
+    pub fn remove_kube_record(&mut self, kind: &str, namespace: &str, name: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .write(|tx| write::remove_object(tx, namespace, kind, name))?)
+    }
 }

@@ -83,6 +83,13 @@ pub fn down(
     }
     for o in &objects {
         match o {
+            Object::Job(j) => {
+                let ns = namespace_of(&j.metadata);
+                let name = j.metadata.name.as_deref().unwrap_or_default();
+                if let Err(e) = engine.remove_kube_record("Job", &ns, name) {
+                    report.errors.push(format!("Job {ns}/{name}: {e}"));
+                }
+            }
             Object::ConfigMap(cm) => {
                 remove_data(
                     engine,

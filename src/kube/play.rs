@@ -48,6 +48,8 @@ pub struct PlayOptions {
     pub strict: bool,
     /// Wait (at most this long) until every pod made is ready, or a container fails.
     pub wait: Option<std::time::Duration>,
+    /// `--tls-verify` and `--authfile` for the pulls.
+    pub registry: crate::engine::RegistryOptions,
 }
 
 /// What a play did (or, with `--dry-run`, would do).
@@ -103,6 +105,8 @@ pub(crate) struct Plan {
     /// Replica sets by owner: (namespace, kind, name) → wanted replicas (for scaling down).
     pub replicas: BTreeMap<(String, String, String), usize>,
     pub services: Vec<ServiceSpec>,
+    /// Jobs, whose pods their controller starts.
+    pub jobs: Vec<super::jobs::JobSpec>,
 }
 
 /// Parse-level failures and validation errors, with their warnings.
@@ -131,7 +135,7 @@ pub fn play(
         describe(engine, &plan, &existing, options, &mut report)?;
         return Ok(report);
     }
-    pull_images(engine, open, &plan, progress)?;
+    pull_images(engine, open, &plan, &options.registry, progress)?;
     let mut made = Made::default();
     let result = apply(
         engine,
@@ -424,7 +428,19 @@ fn apply(
         return Err(e);
     }
     if options.start {
-        let started = in_parallel(&report.pods, open, |engine, (id, name, _)| {
+        // A Job's pods are its controller's to start, `parallelism` at a time.
+        let job_pods: BTreeSet<&str> = plan
+            .pods
+            .iter()
+            .filter(|p| p.owner_kind == "Job")
+            .map(|p| p.engine_name.as_str())
+            .collect();
+        let to_start: Vec<_> = report
+            .pods
+            .iter()
+            .filter(|(_, name, _)| !job_pods.contains(name.as_str()))
+            .collect();
+        let started = in_parallel(&to_start, open, |engine, (id, name, _)| {
             engine
                 .start_pod(id)
                 .map(|_| ())
@@ -432,6 +448,17 @@ fn apply(
         });
         if let Some(e) = started.into_iter().find_map(Result::err) {
             return Err(e);
+        }
+        for job in &plan.jobs {
+            let made_here = plan.pods.iter().any(|p| {
+                p.owner_kind == "Job"
+                    && p.owner_name == job.name
+                    && p.namespace == job.namespace
+                    && report.pods.iter().any(|(_, n, _)| *n == p.engine_name)
+            });
+            if made_here {
+                super::jobs::spawn(engine, job)?;
+            }
         }
     }
     for service in &plan.services {
@@ -562,6 +589,7 @@ fn pull_images(
     engine: &mut Engine,
     open: &EngineFactory,
     plan: &Plan,
+    registry: &crate::engine::RegistryOptions,
     progress: &dyn crate::engine::TransferProgress,
 ) -> Result<(), miette::Report> {
     let mut seen = BTreeSet::new();
@@ -603,6 +631,7 @@ fn pull_images(
             .pull(
                 &PullOptions {
                     reference: image.clone(),
+                    registry: registry.clone(),
                     ..Default::default()
                 },
                 progress,
@@ -777,11 +806,20 @@ fn build_plan(checked: &Checked, options: &PlayOptions) -> Plan {
             Object::Job(j) => {
                 let spec = j.spec.clone().unwrap_or_default();
                 let completions = spec.completions.unwrap_or(1).max(1);
+                let backoff = spec.backoff_limit.unwrap_or(6).max(0);
                 let first = plan.pods.len();
                 replicated(&mut plan, "Job", &j.metadata, completions, spec.template);
                 for pod in &mut plan.pods[first..] {
-                    pod.job_backoff = Some(spec.backoff_limit.unwrap_or(6));
+                    pod.job_backoff = Some(backoff);
                 }
+                plan.jobs.push(super::jobs::JobSpec {
+                    namespace: namespace_of(&j.metadata),
+                    name: j.metadata.name.clone().unwrap_or_default(),
+                    completions: completions as u32,
+                    parallelism: spec.parallelism.unwrap_or(1).max(1) as u32,
+                    backoff_limit: backoff as u32,
+                    active_deadline_seconds: spec.active_deadline_seconds.map(|s| s.max(0) as u64),
+                });
             }
             Object::Service(s) => {
                 if let Some(service) = service_spec(s, options) {

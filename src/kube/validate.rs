@@ -449,15 +449,23 @@ fn check_object(
                             None,
                         );
                     }
-                    let completions = s.completions.unwrap_or(1);
-                    let parallelism = s.parallelism.unwrap_or(1);
-                    if parallelism < completions {
-                        c.warn("/spec/parallelism", format!("parallelism {parallelism} below completions {completions}: play starts all {completions} pods at once"));
+                    if s.completions.is_some_and(|n| n < 1) {
+                        c.error("/spec/completions", "completions must be at least 1", None);
                     }
-                    if s.active_deadline_seconds.is_some() {
+                    if s.parallelism.is_some_and(|n| n < 1) {
+                        c.error("/spec/parallelism", "parallelism must be at least 1", None);
+                    }
+                    if s.backoff_limit.is_some_and(|n| n < 0) {
+                        c.error(
+                            "/spec/backoffLimit",
+                            "backoffLimit cannot be negative",
+                            None,
+                        );
+                    }
+                    if s.completion_mode.as_deref() == Some("Indexed") {
                         c.warn(
-                            "/spec/activeDeadlineSeconds",
-                            "activeDeadlineSeconds is not honoured yet",
+                            "/spec/completionMode",
+                            "completionMode Indexed is not honoured (no JOB_COMPLETION_INDEX)",
                         );
                     }
                 }

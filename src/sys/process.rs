@@ -101,17 +101,6 @@ pub fn spawn_with_pid_namespace_for_children(
     cmd.spawn()
 }
 
-/// Set an environment variable; only while the process has a single thread (command-line
-/// handling, before any work starts).
-pub fn set_env_single_threaded(key: &str, value: impl AsRef<std::ffi::OsStr>) {
-    #[allow(unsafe_code)]
-    // SAFETY: setenv races only with other threads reading the environment; callers run it
-    // before any thread is started.
-    unsafe {
-        std::env::set_var(key, value);
-    }
-}
-
 /// Send a signal; a process already gone is not an error.
 pub fn signal(pid: i32, signal: nix::sys::signal::Signal) -> io::Result<()> {
     match nix::sys::signal::kill(Pid::from_raw(pid), signal) {

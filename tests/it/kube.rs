@@ -1186,6 +1186,81 @@ spec:
     assert_eq!(logs, "attempt 1\nattempt 2\nattempt 3\n");
 }
 
+#[test]
+fn job_runs_parallelism_pods_at_a_time_until_completions_succeed() {
+    let fx = setup();
+    let shared = fx.env.dir().join("job-log");
+    std::fs::create_dir_all(&shared).unwrap();
+    let file = manifest(
+        &fx,
+        "batch.yaml",
+        &format!(
+            "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: batch
+spec:
+  completions: 3
+  parallelism: 1
+  template:
+    spec:
+      restartPolicy: Never
+      volumes:
+      - name: log
+        hostPath: {{path: {}, type: Directory}}
+      containers:
+      - name: step
+        image: IMAGE
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'echo start >> /log/lines; sleep 0.3; echo end >> /log/lines']
+        volumeMounts: [{{name: log, mountPath: /log}}]
+",
+            shared.display()
+        ),
+    );
+    fx.ok(&["kube", "play", "--wait", "--wait-timeout", "60s", &file]);
+    // One pod at a time: every start is followed by its end before the next start.
+    let lines = std::fs::read_to_string(shared.join("lines")).unwrap();
+    assert_eq!(lines, "start\nend\n".repeat(3), "{lines}");
+}
+
+#[test]
+fn job_past_its_active_deadline_is_stopped() {
+    let fx = setup();
+    let file = manifest(
+        &fx,
+        "deadline.yaml",
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: slow
+spec:
+  activeDeadlineSeconds: 1
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: step
+        image: IMAGE
+        imagePullPolicy: IfNotPresent
+        command: [sleep, '60']
+",
+    );
+    let started = Instant::now();
+    let (code, stderr) = fx
+        .env
+        .fails(&["kube", "play", "--wait", "--wait-timeout", "30s", &file]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(stderr.contains("slow-0"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped at its deadline"
+    );
+    let task = inspect(&fx.env, "slow-0-step");
+    assert_eq!(task["State"]["Status"], "exited", "{task}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 11. Init containers run in order, before the app, once per pod start.
 
