@@ -191,8 +191,15 @@ pub struct DownArgs {
 fn down_cmd(global: &GlobalOptions, args: DownArgs) -> CliResult {
     let docs = read_inputs(&args.inputs, &[])?;
     let mut engine = global.engine()?;
+    let open = || {
+        crate::engine::Engine::open(crate::engine::EngineOptions {
+            root: global.root.clone(),
+            runroot: global.runroot.clone(),
+        })
+    };
     let report = down(
         &mut engine,
+        &open,
         &docs,
         &DownOptions {
             volumes: args.volumes,

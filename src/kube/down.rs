@@ -26,6 +26,7 @@ pub struct DownReport {
 
 pub fn down(
     engine: &mut Engine,
+    open: &super::play::EngineFactory,
     docs: &[Document],
     options: &DownOptions,
 ) -> Result<DownReport, miette::Report> {
@@ -54,12 +55,16 @@ pub fn down(
             }
         }
     }
+    // The pods to take down: by name for Pods, by owner annotations for the rest.
+    let mut names: Vec<String> = Vec::new();
     for o in &objects {
         let (kind, meta) = match o {
             Object::Pod(p) => {
                 let ns = namespace_of(&p.metadata);
-                let name = engine_pod_name(&ns, p.metadata.name.as_deref().unwrap_or_default());
-                remove_pod(engine, &name, &mut report);
+                names.push(engine_pod_name(
+                    &ns,
+                    p.metadata.name.as_deref().unwrap_or_default(),
+                ));
                 continue;
             }
             Object::Deployment(d) => ("Deployment", &d.metadata),
@@ -77,8 +82,24 @@ pub fn down(
                 && a.get(OWNER_KIND).map(String::as_str) == Some(kind)
                 && a.get(OWNER_NAME) == Some(&owner)
             {
-                remove_pod(engine, &pod.name, &mut report);
+                names.push(pod.name.clone());
             }
+        }
+    }
+    names.retain(|n| pods.iter().any(|p| p.name == *n));
+    // As Kubernetes deletes pods: preStop, the stop signal, the grace period
+    // (terminationGracePeriodSeconds), then removal; the pods side by side.
+    let results = super::play::in_parallel(&names, open, |engine, name| {
+        let _ = engine.stop_pod(name, None);
+        engine
+            .remove_pod(name, true)
+            .map_err(|e| miette::miette!("pod {name}: {e}"))
+    });
+    for result in results {
+        match result {
+            Ok(id) => report.pods.push(id),
+            Err(e) if e.to_string().contains("no such pod") => {}
+            Err(e) => report.errors.push(e.to_string()),
         }
     }
     for o in &objects {
@@ -136,14 +157,6 @@ pub fn down(
             .push(format!("updating Service endpoints: {e}"));
     }
     Ok(report)
-}
-
-fn remove_pod(engine: &mut Engine, name: &str, report: &mut DownReport) {
-    match engine.remove_pod(name, true) {
-        Ok(id) => report.pods.push(id),
-        Err(EngineError::PodNotFound(_)) => {}
-        Err(e) => report.errors.push(format!("pod {name}: {e}")),
-    }
 }
 
 fn remove_data(

@@ -647,7 +647,7 @@ pub type EngineFactory<'a> = dyn Fn() -> Result<Engine, EngineError> + Sync + 'a
 
 /// Run `f` over `items` on up to eight threads, each with an engine of its own; results in
 /// the items' order.
-fn in_parallel<T: Sync, R: Send>(
+pub(crate) fn in_parallel<T: Sync, R: Send>(
     items: &[T],
     open: &EngineFactory,
     f: impl Fn(&mut Engine, &T) -> Result<R, miette::Report> + Sync,

@@ -668,6 +668,7 @@ kind: Pod
 metadata:
   name: store
 spec:
+  terminationGracePeriodSeconds: 1
   volumes:
   - name: data
     persistentVolumeClaim:
@@ -1259,6 +1260,46 @@ spec:
     );
     let task = inspect(&fx.env, "slow-0-step");
     assert_eq!(task["State"]["Status"], "exited", "{task}");
+}
+
+#[test]
+fn kube_down_stops_pods_with_their_signal_and_grace_period() {
+    let fx = setup();
+    let marks = fx.env.dir().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let file = manifest(
+        &fx,
+        "graceful.yaml",
+        &format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: graceful
+spec:
+  terminationGracePeriodSeconds: 5
+  volumes:
+  - name: marks
+    hostPath: {{path: {}, type: Directory}}
+  containers:
+  - name: main
+    image: IMAGE
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, \"trap 'echo term >> /marks/log; exit 0' TERM; echo up >> /marks/log; while true; do sleep 0.1; done\"]
+    volumeMounts: [{{name: marks, mountPath: /marks}}]
+",
+            marks.display()
+        ),
+    );
+    fx.ok(&["kube", "play", "--wait", &file]);
+    let log = marks.join("log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("up")) {
+        assert!(Instant::now() < deadline, "the container did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fx.ok(&["kube", "down", &file]);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "up\nterm\n");
+    assert_eq!(fx.ok(&["pod", "ps", "-q"]), "");
 }
 
 // ---------------------------------------------------------------------------------------------
