@@ -495,6 +495,26 @@ fn check_object(
                     "headless Services get a virtual IP like the others",
                 );
             }
+            for field in [
+                "sessionAffinity",
+                "sessionAffinityConfig",
+                "externalTrafficPolicy",
+                "internalTrafficPolicy",
+                "externalIPs",
+                "externalName",
+                "loadBalancerIP",
+                "loadBalancerSourceRanges",
+                "loadBalancerClass",
+                "publishNotReadyAddresses",
+                "trafficDistribution",
+            ] {
+                if c.doc.value.pointer(&format!("/spec/{field}")).is_some() {
+                    c.warn(
+                        &format!("/spec/{field}"),
+                        format!("Service spec.{field} is not honoured"),
+                    );
+                }
+            }
             let mut names = BTreeSet::new();
             for (i, p) in spec.ports.iter().flatten().enumerate() {
                 let at = format!("/spec/ports/{i}");
