@@ -1497,3 +1497,72 @@ spec:
     fx.ok(&["kube", "down", &file]);
     assert_nothing_made(&fx, "down of a List");
 }
+
+#[test]
+fn play_reads_an_https_url_verified_against_the_given_cas() {
+    let fx = setup();
+    let dir = fx.env.dir().join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=oxpod-it-ca \
+        && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 \
+        && printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf \
+        && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 1 -extfile ext.cnf",
+    );
+    std::fs::write(
+        dir.join("app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-https\ndata:\n  k: v\n",
+    )
+    .unwrap();
+    let mut server = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import http.server, ssl\n\
+             s = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('srv.pem', 'srv.key')\n\
+             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             print(s.server_address[1], flush=True)\n\
+             s.serve_forever()",
+        )
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = format!("https://127.0.0.1:{}/app.yaml", line.trim());
+    // Not signed by a CA the system trusts: refused, nothing made.
+    let (code, stderr) = fx.env.fails(&["kube", "play", &url]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    // With the test's CA given as the trusted set, it plays.
+    let mut cmd = fx.env.cmd(&["kube", "play", &url]);
+    cmd.env("SSL_CERT_FILE", dir.join("ca.pem"));
+    let out = fx.env.run_cmd(cmd, None);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("default/from-https"));
+}
