@@ -518,7 +518,12 @@ fn host_claim(bridge: &str, ip: Ipv4Addr, store: &Path) -> bool {
             .create_new(true)
             .open(&path)
         {
-            Ok(mut f) => return f.write_all(holder).is_ok(),
+            Ok(mut f) => {
+                // Nobody claims it: a virtual IP still on the bridge for it is a leftover of a
+                // store that went without removing its Service.
+                let _ = crate::network::bridge::remove_vip(bridge, ip);
+                return f.write_all(holder).is_ok();
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let current = std::fs::read(&path).unwrap_or_default();
                 if current == holder {
@@ -529,7 +534,10 @@ fn host_claim(bridge: &str, ip: Ipv4Addr, store: &Path) -> bool {
                 if current.is_empty() || other.exists() {
                     return false;
                 }
-                // Its store is gone: the claim is stale.
+                // Its store is gone: the claim is stale. A Service's virtual IP that store
+                // left on the bridge goes too, or the host would keep answering for the
+                // address itself and never reach the pod that gets it next.
+                let _ = crate::network::bridge::remove_vip(bridge, ip);
                 let _ = std::fs::remove_file(&path);
             }
             Err(_) => return true,

@@ -116,6 +116,11 @@ fn hold_new_namespaces(
         // Unprivileged ICMP echo sockets for every group, so `ping` works without
         // CAP_NET_RAW, as Podman sets it. /proc/sys/net is the calling thread's namespace's.
         let _ = fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+        // Announce the address when eth0 comes up (gratuitous ARP): addresses are handed out
+        // again soon after they are freed, and the host and other pods may still map this one
+        // to the previous holder's MAC, which would black-hole traffic until their ARP entry
+        // expires (tens of seconds). eth0 is made later and takes the namespace's defaults.
+        let _ = fs::write("/proc/sys/net/ipv4/conf/default/arp_notify", "1");
     }
     for &(kind, _, path) in kinds {
         prepare_mount_point(path)?;

@@ -245,11 +245,27 @@ spec:
         std::thread::sleep(Duration::from_millis(200));
     }
     fx.ok(&["exec", web, "sh", "-c", "echo ready-now > /www/index.html"]);
-    assert_eq!(
-        http_get(node_port, Duration::from_secs(15)).as_deref(),
-        Some("ready-now\n"),
-        "the endpoint did not appear once ready"
-    );
+    let got = http_get(node_port, Duration::from_secs(15));
+    if got.as_deref() != Some("ready-now\n") {
+        // What the Service saw, to tell a probe that never passed from a proxy that never
+        // reached the pod.
+        let endpoints: Vec<String> = std::fs::read_dir(fx.env.runroot().join("services"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path().join("endpoints.json")).unwrap_or_default())
+            .collect();
+        let neigh = std::process::Command::new("ip")
+            .args(["neigh", "show", "dev", "oxpod0"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let pod = fx.ok(&["pod", "inspect", "rdy-0"]);
+        panic!(
+            "the endpoint did not appear once ready: got {got:?}\nendpoints: {endpoints:?}\nneighbours:\n{neigh}\npod: {pod}\nlogs: {}",
+            fx.ok(&["logs", web])
+        );
+    }
     // Failing again takes it out.
     fx.ok(&["exec", web, "rm", "/www/index.html"]);
     assert!(
