@@ -906,7 +906,7 @@ pub fn monitor(global: &GlobalOptions, args: MonitorArgs) -> CliResult {
     // Detached, it outlives the command that started it: nothing that command inherited
     // stays open with it (the engine's database is opened below).
     if !args.attach {
-        crate::sys::fs::close_inherited_fds(&args.ready_fd.into_iter().collect::<Vec<_>>());
+        crate::engine::close_inherited_fds(&args.ready_fd.into_iter().collect::<Vec<_>>());
     }
     let mut engine = global.engine()?;
     let code = engine.run_monitor(

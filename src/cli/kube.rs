@@ -250,15 +250,12 @@ pub struct ServiceProxyArgs {
 }
 
 pub fn service_proxy(args: ServiceProxyArgs) -> CliResult {
-    let ready = crate::sys::fs::adopt_inherited_fd(args.ready_fd);
-    crate::sys::fs::close_inherited_fds(&[args.ready_fd]);
-    let _ = nix::unistd::setsid();
-    let _ = std::env::set_current_dir("/");
-    let listeners: Vec<crate::network::service_proxy::ServiceListener> =
-        serde_json::from_str(&args.listeners)
-            .map_err(|e| miette::miette!("service-proxy: malformed --listeners: {e}"))?;
-    crate::network::service_proxy::run(&listeners, &args.endpoints, ready)
-        .map_err(|e| miette::miette!("service proxy {}: {e}", args.service))?;
+    crate::engine::run_service_proxy(
+        &args.listeners,
+        &args.endpoints,
+        args.ready_fd,
+        &args.service,
+    )?;
     Ok(0)
 }
 
@@ -270,9 +267,7 @@ pub struct JobControllerArgs {
 
 /// Run a Job's controller until the Job ends (started by `kube play`).
 pub fn job_controller(global: &GlobalOptions, args: JobControllerArgs) -> CliResult {
-    crate::sys::fs::close_inherited_fds(&[]);
-    let _ = nix::unistd::setsid();
-    let _ = std::env::set_current_dir("/");
+    crate::engine::detach_supervisor(&[]);
     let spec: crate::kube::jobs::JobSpec = serde_json::from_str(&args.job)
         .map_err(|e| miette::miette!("job-controller: malformed job: {e}"))?;
     let mut engine = global.engine()?;

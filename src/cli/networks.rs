@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::format::{self, Row};
 use super::{CliResult, GlobalOptions};
-use crate::engine::{EngineError, NetworkInfo, NetworkOptions, PortMapping};
+use crate::engine::{EngineError, NetworkInfo, NetworkOptions};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NetworkCommand {
@@ -326,16 +326,12 @@ pub struct PortProxyArgs {
 }
 
 pub fn port_proxy(args: PortProxyArgs) -> CliResult {
-    let ready = crate::sys::fs::adopt_inherited_fd(args.ready_fd);
-    // It lives as long as the pod: descriptors its starter inherited (a caller's pipe)
-    // must not stay open with it.
-    crate::sys::fs::close_inherited_fds(&[args.ready_fd]);
-    // A session of its own: a terminal's signals go to the command that started it.
-    let _ = nix::unistd::setsid();
-    let _ = std::env::set_current_dir("/");
-    let mappings: Vec<PortMapping> = serde_json::from_str(&args.publish)
-        .map_err(|e| miette::miette!("port-proxy: malformed --publish: {e}"))?;
-    crate::network::proxy::run(&args.netns, &mappings, ready, args.target)
-        .map_err(|e| miette::miette!("port proxy for {}: {e}", args.owner))?;
+    crate::engine::run_port_proxy(
+        &args.netns,
+        &args.publish,
+        args.ready_fd,
+        args.target,
+        &args.owner,
+    )?;
     Ok(0)
 }

@@ -618,13 +618,5 @@ pub fn pod_infra(global: &GlobalOptions, args: PodInfraArgs) -> CliResult {
         println!("{}", child.id());
         return Ok(0);
     }
-    let _ = nix::unistd::setsid();
-    let _ = std::env::set_current_dir("/");
-    loop {
-        match nix::sys::wait::waitpid(None, None) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            // No children now: orphans arrive when a container's process leaves some.
-            Err(_) => std::thread::sleep(std::time::Duration::from_secs(1)),
-        }
-    }
+    crate::engine::run_pod_infra()
 }

@@ -14,6 +14,7 @@ mod ops;
 mod pods;
 mod sandbox;
 mod services;
+mod supervisors;
 mod volumes;
 
 pub use archive::*;
@@ -26,6 +27,7 @@ pub use networks::*;
 pub use ops::*;
 pub use pods::*;
 pub use services::*;
+pub use supervisors::*;
 pub use volumes::*;
 
 use std::path::{Path, PathBuf};

@@ -309,6 +309,28 @@ impl Engine {
         publish: &[PortMapping],
         target: Option<Ipv4Addr>,
     ) -> Result<()> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "port-proxy".into(),
+            "--netns".into(),
+            netns.into(),
+            "--publish".into(),
+            serde_json::to_string(publish)
+                .expect("mappings serialise")
+                .into(),
+        ];
+        args.extend(target.map(|ip| format!("--target={ip}").into()));
+        args.push(owner.into());
+        let pid = self.spawn_supervisor(&args, "the port proxy")?;
+        let start = process::start_time(pid).unwrap_or_default();
+        self.store
+            .write(|tx| write::set_proxy(tx, owner, Some((pid, start))))?;
+        Ok(())
+    }
+
+    /// Start a supervisor (`oxpod --root .. --runroot .. ARGS --ready-fd N`) that outlives
+    /// this command, and wait for its "ok" on the ready pipe; "error ..." (or nothing) is a
+    /// conflict naming why. Returns its pid.
+    pub(crate) fn spawn_supervisor(&self, args: &[std::ffi::OsString], what: &str) -> Result<i32> {
         use std::process::{Command, Stdio};
         let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
         let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -319,15 +341,10 @@ impl Engine {
             .arg(&self.paths.root)
             .arg("--runroot")
             .arg(&self.paths.runroot)
-            .arg("port-proxy")
-            .arg("--netns")
-            .arg(netns)
+            .args(&args[..1])
             .arg("--ready-fd")
             .arg(ready_write.as_raw_fd().to_string())
-            .arg("--publish")
-            .arg(serde_json::to_string(publish).expect("mappings serialise"))
-            .args(target.map(|ip| format!("--target={ip}")))
-            .arg(owner)
+            .args(&args[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -340,22 +357,17 @@ impl Engine {
         if answer != "ok" {
             let _ = child.kill();
             let _ = child.wait();
-            let reason = answer
-                .strip_prefix("error ")
-                .unwrap_or(if answer.is_empty() {
-                    "the port proxy exited before it was ready"
-                } else {
-                    answer
-                });
-            return Err(EngineError::Conflict(reason.to_string()));
+            let reason = match answer.strip_prefix("error ") {
+                Some(reason) => reason.to_string(),
+                None if answer.is_empty() => format!("{what} exited before it was ready"),
+                None => answer.to_string(),
+            };
+            return Err(EngineError::Conflict(reason));
         }
         let pid = child.id() as i32;
-        // The proxy outlives this command; its exit is reaped by whoever inherits it.
+        // It outlives this command; its exit is reaped by whoever inherits it.
         std::mem::forget(child);
-        let start = process::start_time(pid).unwrap_or_default();
-        self.store
-            .write(|tx| write::set_proxy(tx, owner, Some((pid, start))))?;
-        Ok(())
+        Ok(pid)
     }
 
     /// Rewrite the hosts file of every member of a network so each names all the others.

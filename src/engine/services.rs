@@ -5,9 +5,7 @@
 //! the host-side proxy there.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -170,46 +168,17 @@ impl Engine {
         listeners: &[ServiceListener],
         endpoints: &Path,
     ) -> Result<()> {
-        use std::process::{Command, Stdio};
-        let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe")))?;
-        let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| io_err(&self.paths.runroot)(e.into()))?;
-        crate::sys::fs::set_cloexec(&ready_write, false).map_err(io_err(&self.paths.runroot))?;
-        let spawned = Command::new(exe)
-            .arg("--root")
-            .arg(&self.paths.root)
-            .arg("--runroot")
-            .arg(&self.paths.runroot)
-            .arg("service-proxy")
-            .arg("--ready-fd")
-            .arg(ready_write.as_raw_fd().to_string())
-            .arg("--endpoints")
-            .arg(endpoints)
-            .arg("--listeners")
-            .arg(serde_json::to_string(listeners).expect("listeners serialise"))
-            .arg(id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        drop(ready_write);
-        let mut child = spawned.map_err(io_err(Path::new("/proc/self/exe")))?;
-        let mut answer = String::new();
-        let _ = std::fs::File::from(ready_read).read_to_string(&mut answer);
-        let answer = answer.trim();
-        if answer != "ok" {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(EngineError::Conflict(
-                answer
-                    .strip_prefix("error ")
-                    .unwrap_or("the service proxy exited before it was ready")
-                    .to_string(),
-            ));
-        }
-        let pid = child.id() as i32;
-        // It outlives this command, like a pod's port proxy.
-        std::mem::forget(child);
+        let args: Vec<std::ffi::OsString> = vec![
+            "service-proxy".into(),
+            "--endpoints".into(),
+            endpoints.into(),
+            "--listeners".into(),
+            serde_json::to_string(listeners)
+                .expect("listeners serialise")
+                .into(),
+            id.into(),
+        ];
+        let pid = self.spawn_supervisor(&args, "the service proxy")?;
         let start = process::start_time(pid).unwrap_or_default();
         self.store
             .write(|tx| net_write::set_proxy(tx, id, Some((pid, start))))?;
