@@ -15,12 +15,25 @@ pub enum KubeCommand {
     Play(PlayArgs),
     /// Remove what a play of the same YAML made.
     Down(DownArgs),
+    /// Write Kubernetes YAML for pods, containers and volumes, or for what a play made.
+    Generate(super::kube_generate::GenerateArgs),
+    /// Check Kubernetes YAML as play would, without making anything.
+    Validate(super::kube_validate::ValidateArgs),
+    /// Write the JSON Schemas oxpod validates manifests against.
+    #[command(hide = true)]
+    Schemas(super::kube_validate::SchemasArgs),
+    /// Apply Kubernetes YAML, or what runs here, to a Kubernetes cluster (server-side apply).
+    Apply(super::kube_apply::ApplyArgs),
 }
 
 pub fn kube(global: &GlobalOptions, cmd: KubeCommand) -> CliResult {
     match cmd {
         KubeCommand::Play(args) => play_cmd(global, args),
         KubeCommand::Down(args) => down_cmd(global, args),
+        KubeCommand::Generate(args) => super::kube_generate::generate_cmd(global, args),
+        KubeCommand::Validate(args) => super::kube_validate::validate_cmd(args),
+        KubeCommand::Schemas(args) => super::kube_validate::schemas_cmd(args),
+        KubeCommand::Apply(args) => super::kube_apply::apply_cmd(global, args),
     }
 }
 
@@ -71,7 +84,7 @@ pub struct PlayArgs {
 }
 
 /// Every input read and parsed; diagnostics point at file, line and column.
-fn read_inputs(
+pub(super) fn read_inputs(
     inputs: &[String],
     extra: &[PathBuf],
 ) -> Result<Vec<yaml::Document>, miette::Report> {
