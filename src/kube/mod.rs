@@ -5,6 +5,7 @@
 
 mod convert;
 pub mod down;
+pub mod generate;
 pub mod jobs;
 pub mod play;
 pub mod validate;
