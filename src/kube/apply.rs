@@ -296,12 +296,12 @@ impl Cluster {
             .into_diagnostic()?;
         let (client, target, version) = runtime.block_on(async {
             let target = kubeconfig::load(options).await?;
-            let server = target.config.cluster_url.to_string();
+            let server = url(&target.config.cluster_url);
             let client = kube::Client::try_from(target.config.clone()).map_err(|e| {
                 miette::miette!(
                     "cannot set up a client for context {:?} ({server}): {}",
                     target.context,
-                    chain(&e)
+                    describe(&e)
                 )
             })?;
             let version = client.apiserver_version().await.map_err(|e| {
@@ -318,7 +318,7 @@ impl Cluster {
                     help = help,
                     "cannot reach the Kubernetes API server {server} (context {:?}): {}",
                     target.context,
-                    chain(&e)
+                    describe(&e)
                 )
             })?;
             Ok::<_, miette::Report>((client, target, version.git_version))
@@ -327,7 +327,7 @@ impl Cluster {
             runtime,
             client,
             namespace: target.config.default_namespace.clone(),
-            server: target.config.cluster_url.to_string(),
+            server: url(&target.config.cluster_url),
             context: target.context,
             version,
         })
@@ -404,7 +404,9 @@ impl Cluster {
             .filter(&groups)
             .run()
             .await
-            .map_err(|e| miette::miette!("API discovery on {} failed: {}", self.server, chain(&e)))
+            .map_err(|e| {
+                miette::miette!("API discovery on {} failed: {}", self.server, describe(&e))
+            })
     }
 
     /// Resolves every document, fills in its namespace and the apply labels, and orders them.
@@ -549,7 +551,7 @@ impl Cluster {
                             "prune: cannot list {} in {}: {}",
                             resource.plural,
                             namespace.unwrap_or("the cluster"),
-                            chain(&e)
+                            describe(&e)
                         ));
                         continue;
                     }
@@ -583,7 +585,7 @@ impl Cluster {
                         Err(kube::Error::Api(s)) if s.code == 404 => {}
                         Err(e) => report
                             .prune_errors
-                            .push(miette::miette!("prune: {object}: {}", chain(&e))),
+                            .push(miette::miette!("prune: {object}: {}", describe(&e))),
                     }
                 }
             }
@@ -624,7 +626,7 @@ impl Cluster {
                         return Err(miette::miette!(
                             "waiting for {}: {}",
                             applied.object,
-                            chain(&e)
+                            describe(&e)
                         ));
                     }
                 };
@@ -713,7 +715,7 @@ fn object_error(p: &Planned<'_>, error: &kube::Error) -> miette::Report {
         }
         other => (
             String::new(),
-            format!("{} ({origin}): {}", p.object, chain(other)),
+            format!("{} ({origin}): {}", p.object, describe(other)),
             None,
         ),
     };
@@ -738,9 +740,26 @@ fn field_pointer(field: &str) -> String {
     out
 }
 
+/// The server's URL as the kubeconfig gives it (without the `/` a bare authority gets).
+fn url(uri: &impl fmt::Display) -> String {
+    uri.to_string().trim_end_matches('/').to_string()
+}
+
 /// (`group`, `version`) of an `apiVersion`: `apps/v1` → (`apps`, `v1`), `v1` → (``, `v1`).
 fn gv(api_version: &str) -> (&str, &str) {
     api_version.split_once('/').unwrap_or(("", api_version))
+}
+
+/// A client error as users read it: the server's own message for a refusal, the cause chain
+/// for everything else.
+fn describe(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(s) if s.message.is_empty() || s.message == s.reason => {
+            format!("{} {}", s.code, s.reason)
+        }
+        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        other => chain(other),
+    }
 }
 
 /// An error and its causes on one line; causes already quoted by their parent are skipped.

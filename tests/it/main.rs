@@ -17,6 +17,8 @@ mod image_cmds;
 mod image_safety;
 mod images;
 mod kube;
+mod kube_api_server;
+mod kube_apply;
 mod login;
 mod net_support;
 mod networks;

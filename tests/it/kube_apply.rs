@@ -1,0 +1,803 @@
+//! `kube apply` against the HTTPS API server of `kube_api_server`: kubeconfigs with a token, a
+//! client certificate and an exec plugin, merged KUBECONFIG files and `--context`, the
+//! context's namespace, dependency order, the server-side apply wire format, the
+//! created/unchanged/configured report, dry runs, conflicts and invalid objects shown at their
+//! file and line, prune, and wait.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::kube_api_server::{ApiServer, Auth, Readiness};
+use crate::oxpod::Oxpod;
+
+const MANAGER_LABEL: &str = "app.kubernetes.io/managed-by";
+const SET_LABEL: &str = "oxpod.io/apply-set";
+
+/// Objects listed in the reverse of the order they must be applied in: the Namespace last,
+/// so the server (which refuses objects of a namespace that does not exist) fails the test
+/// unless apply orders them.
+const APP: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        envFrom:
+        - configMapRef: {name: cfg}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - port: 80
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests: {storage: 1Gi}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: s
+stringData: {password: hunter2}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+";
+
+const APP_ORDER: [&str; 6] = [
+    "namespace/shop",
+    "configmap/cfg",
+    "secret/s",
+    "persistentvolumeclaim/data",
+    "service/web",
+    "deployment.apps/web",
+];
+
+const APP_PATHS: [&str; 6] = [
+    "/api/v1/namespaces/shop",
+    "/api/v1/namespaces/shop/configmaps/cfg",
+    "/api/v1/namespaces/shop/secrets/s",
+    "/api/v1/namespaces/shop/persistentvolumeclaims/data",
+    "/api/v1/namespaces/shop/services/web",
+    "/apis/apps/v1/namespaces/shop/deployments/web",
+];
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A kubeconfig with one context `ctx` on `server`'s cluster, for `user` (a YAML mapping).
+fn kubeconfig(
+    server_url: &str,
+    ca_pem: &str,
+    ctx: &str,
+    user: &str,
+    namespace: Option<&str>,
+) -> String {
+    let ns = namespace.map_or(String::new(), |n| format!("\n    namespace: {n}"));
+    format!(
+        "apiVersion: v1
+kind: Config
+current-context: {ctx}
+clusters:
+- name: cluster-{ctx}
+  cluster:
+    server: {server_url}
+    certificate-authority-data: {}
+contexts:
+- name: {ctx}
+  context:
+    cluster: cluster-{ctx}
+    user: user-{ctx}{ns}
+users:
+- name: user-{ctx}
+  user:
+{user}
+",
+        b64(ca_pem)
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// `oxpod kube apply ARGS` with `KUBECONFIG` set to `kubeconfig` (a path list).
+fn apply(env: &Oxpod, kubeconfig: &str, args: &[&str]) -> Output {
+    let mut all = vec!["kube", "apply"];
+    all.extend_from_slice(args);
+    let mut cmd = env.cmd(&all);
+    cmd.env("KUBECONFIG", kubeconfig);
+    env.run_cmd(cmd, None)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(out: &Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "kube apply failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out).lines().map(str::to_string).collect()
+}
+
+/// stderr with miette's frame and line wrapping undone: words separated by one space.
+fn flat(text: &str) -> String {
+    let unframed: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_start_matches(|c: char| c.is_whitespace() || "│×╰├─╭┬·".contains(c)))
+        .collect();
+    unframed
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Asserts a clean failure (exit 125, no crash) and returns stderr, flattened (see [`flat`]).
+fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success() && out.status.code().is_some(),
+        "kube apply should have failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(out));
+    assert!(!stderr(out).contains("panicked"), "{}", stderr(out));
+    flat(&stderr(out))
+}
+
+fn report(objects: &[&str], outcome: &str) -> Vec<String> {
+    objects.iter().map(|o| format!("{o} {outcome}")).collect()
+}
+
+/// 1-based line of the first line of `text` equal to `line`.
+fn line_of(text: &str, line: &str) -> usize {
+    text.lines().position(|l| l == line).expect("line in text") + 1
+}
+
+struct Cluster {
+    server: ApiServer,
+    env: Oxpod,
+    kubeconfig: String,
+}
+
+/// A token-authenticated server and a kubeconfig whose context has no namespace.
+fn token_cluster(readiness: Readiness) -> Cluster {
+    let server = ApiServer::start(Auth::Token("s3cret".into()), readiness);
+    let env = Oxpod::new();
+    let kc = kubeconfig(
+        &server.url(),
+        server.ca_pem(),
+        "test",
+        "    token: s3cret",
+        None,
+    );
+    let kc_path = write(env.dir(), "kubeconfig", &kc);
+    Cluster {
+        server,
+        env,
+        kubeconfig: kc_path,
+    }
+}
+
+#[test]
+fn kube_apply_token_orders_objects_and_reports_created_unchanged_configured() {
+    let c = token_cluster(Readiness::Never);
+    let file = write(c.env.dir(), "app.yaml", APP);
+    let out = apply(&c.env, &c.kubeconfig, &["-f", &file, "-n", "shop"]);
+    assert_eq!(ok(&out), report(&APP_ORDER, "created"));
+
+    let requests = c.server.requests();
+    assert_eq!(requests[0].method, "GET");
+    assert_eq!(
+        requests[0].path, "/version",
+        "the server version is asked first"
+    );
+    for path in ["/api", "/apis", "/api/v1", "/apis/apps/v1"] {
+        assert!(
+            requests.iter().any(|r| r.method == "GET" && r.path == path),
+            "discovery of {path}"
+        );
+    }
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer s3cret"))
+    );
+    let patches = c.server.requests_of("PATCH");
+    let paths: Vec<&str> = patches.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, APP_PATHS, "dependency order");
+    for p in &patches {
+        assert_eq!(p.status, 201, "{} {}", p.path, p.body);
+        assert_eq!(
+            p.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
+        assert_eq!(p.param("fieldManager"), Some("oxpod"));
+        assert_eq!(p.param("force"), None, "force only with --force-conflicts");
+        assert_eq!(p.param("dryRun"), None);
+        let body = p.json();
+        assert_eq!(body["metadata"]["labels"][MANAGER_LABEL], "oxpod");
+        assert_eq!(
+            body["metadata"]["labels"][SET_LABEL], "app",
+            "set named after the file"
+        );
+        if body["kind"] != "Namespace" {
+            assert_eq!(
+                body["metadata"]["namespace"], "shop",
+                "-n fills the namespace"
+            );
+        }
+    }
+    let deployment = c
+        .server
+        .object("/apis/apps/v1/namespaces/shop/deployments/web")
+        .unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(
+        deployment["metadata"]["managedFields"][0]["manager"],
+        "oxpod"
+    );
+    let rv = |c: &Cluster| -> Vec<Value> {
+        APP_PATHS
+            .iter()
+            .map(|p| c.server.object(p).unwrap()["metadata"]["resourceVersion"].clone())
+            .collect()
+    };
+    let first = rv(&c);
+
+    // The same input again changes nothing on the server.
+    let out = apply(&c.env, &c.kubeconfig, &["-f", &file, "-n", "shop"]);
+    assert_eq!(ok(&out), report(&APP_ORDER, "unchanged"));
+    assert_eq!(rv(&c), first);
+
+    // One changed object is configured; the others are unchanged.
+    let file = write(
+        c.env.dir(),
+        "app.yaml",
+        &APP.replace("greeting: hello", "greeting: bonjour"),
+    );
+    let out = apply(&c.env, &c.kubeconfig, &["-f", &file, "-n", "shop"]);
+    let mut expected = report(&APP_ORDER, "unchanged");
+    expected[1] = "configmap/cfg configured".into();
+    assert_eq!(ok(&out), expected);
+    let cm = c
+        .server
+        .object("/api/v1/namespaces/shop/configmaps/cfg")
+        .unwrap();
+    assert_eq!(cm["data"]["greeting"], "bonjour");
+}
+
+#[test]
+fn kube_apply_wrong_token_is_refused_before_any_write() {
+    let c = token_cluster(Readiness::Never);
+    let kc = kubeconfig(
+        &c.server.url(),
+        c.server.ca_pem(),
+        "test",
+        "    token: wrong",
+        None,
+    );
+    let kubeconfig = write(c.env.dir(), "wrong", &kc);
+    let file = write(c.env.dir(), "app.yaml", APP);
+    let err = failed(&apply(&c.env, &kubeconfig, &["-f", &file]));
+    assert!(
+        err.contains(&format!(
+            "cannot reach the Kubernetes API server {} (context \"test\")",
+            c.server.url()
+        )) && err.contains("401 Unauthorized")
+            && err.contains("did not accept the credentials"),
+        "{err}"
+    );
+    assert!(c.server.requests_of("PATCH").is_empty());
+}
+
+#[test]
+fn kube_apply_client_certificate_authenticates() {
+    let server = ApiServer::start(Auth::ClientCert, Readiness::Never);
+    let env = Oxpod::new();
+    // Files named relative to the kubeconfig's directory, as kubectl resolves them.
+    write(env.dir(), "user.crt", server.client_cert_pem());
+    write(env.dir(), "user.key", server.client_key_pem());
+    let kc = kubeconfig(
+        &server.url(),
+        server.ca_pem(),
+        "certs",
+        "    client-certificate: user.crt\n    client-key: user.key",
+        None,
+    );
+    let kc_path = write(env.dir(), "kubeconfig", &kc);
+    let file = write(
+        env.dir(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata: {a: b}\n",
+    );
+    // --kubeconfig wins over KUBECONFIG.
+    let bogus = env.dir().join("bogus").display().to_string();
+    assert_eq!(
+        ok(&apply(
+            &env,
+            &bogus,
+            &["--kubeconfig", &kc_path, "-f", &file]
+        )),
+        ["configmap/cfg created"]
+    );
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.client_cert && r.authorization.is_none())
+    );
+    assert!(
+        server
+            .object("/api/v1/namespaces/default/configmaps/cfg")
+            .is_some()
+    );
+
+    // Without the certificate the handshake fails and nothing is written.
+    let kc = kubeconfig(&server.url(), server.ca_pem(), "anon", "    {}", None);
+    let anon = write(env.dir(), "anon", &kc);
+    let err = failed(&apply(&env, &anon, &["-f", &file]));
+    assert!(
+        err.contains("cannot reach the Kubernetes API server"),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), requests.len());
+}
+
+#[test]
+fn kube_apply_exec_plugin_supplies_the_token() {
+    let server = ApiServer::start(Auth::Token("from-plugin".into()), Readiness::Never);
+    let env = Oxpod::new();
+    let plugin = env.dir().join("credential-plugin");
+    let ran = env.dir().join("plugin-ran");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\ntouch {}\necho '{{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", \"status\": {{\"token\": \"from-plugin\"}}}}'\n",
+            ran.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let user = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never",
+        plugin.display()
+    );
+    let kc = kubeconfig(&server.url(), server.ca_pem(), "exec", &user, None);
+    let kc_path = write(env.dir(), "kubeconfig", &kc);
+    let file = write(
+        env.dir(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n",
+    );
+    assert_eq!(
+        ok(&apply(&env, &kc_path, &["-f", &file])),
+        ["configmap/cfg created"]
+    );
+    assert!(ran.exists(), "the plugin ran");
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer from-plugin"))
+    );
+}
+
+#[test]
+fn kube_apply_merged_kubeconfigs_context_and_its_namespace() {
+    let server = ApiServer::start(Auth::Token("b-token".into()), Readiness::Never);
+    server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}));
+    let env = Oxpod::new();
+    // The first file's current-context wins the merge and points at a closed port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("https://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let a = write(
+        env.dir(),
+        "a",
+        &kubeconfig(
+            &closed_url,
+            server.ca_pem(),
+            "ctx-a",
+            "    token: a-token",
+            None,
+        ),
+    );
+    let b = write(
+        env.dir(),
+        "b",
+        &kubeconfig(
+            &server.url(),
+            server.ca_pem(),
+            "ctx-b",
+            "    token: b-token",
+            Some("team-b"),
+        ),
+    );
+    let missing = env.dir().join("missing").display().to_string();
+    let list = format!("{a}:{missing}:{b}");
+    let file = write(
+        env.dir(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n",
+    );
+
+    let err = failed(&apply(&env, &list, &["-f", &file]));
+    assert!(
+        err.contains(&format!(
+            "cannot reach the Kubernetes API server {closed_url} (context \"ctx-a\")"
+        )),
+        "{err}"
+    );
+
+    assert_eq!(
+        ok(&apply(&env, &list, &["-f", &file, "--context", "ctx-b"])),
+        ["configmap/cfg created"]
+    );
+    assert!(
+        server
+            .object("/api/v1/namespaces/team-b/configmaps/cfg")
+            .is_some(),
+        "the context's namespace is the default: {:?}",
+        server.names()
+    );
+
+    let err = failed(&apply(&env, &list, &["-f", &file, "--context", "ctx-c"]));
+    assert!(
+        err.contains("has no context \"ctx-c\"") && err.contains("ctx-a, ctx-b"),
+        "{err}"
+    );
+
+    // An object's own namespace that -n contradicts is refused before anything is sent.
+    server.clear_requests();
+    let pinned = write(
+        env.dir(),
+        "pinned.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pinned\n  namespace: team-b\n",
+    );
+    let err = failed(&apply(
+        &env,
+        &list,
+        &["-f", &pinned, "--context", "ctx-b", "-n", "other"],
+    ));
+    assert!(
+        err.contains("does not match --namespace \"other\"") && err.contains("pinned.yaml:5:"),
+        "{err}"
+    );
+    assert!(server.requests_of("PATCH").is_empty());
+}
+
+#[test]
+fn kube_apply_dry_run_server_persists_nothing() {
+    let c = token_cluster(Readiness::Never);
+    let file = write(c.env.dir(), "app.yaml", APP);
+    ok(&apply(&c.env, &c.kubeconfig, &["-f", &file, "-n", "shop"]));
+    let before: Vec<Value> = APP_PATHS
+        .iter()
+        .map(|p| c.server.object(p).unwrap())
+        .collect();
+    c.server.clear_requests();
+
+    let changed = APP.replace("greeting: hello", "greeting: hi")
+        + "---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: extra
+";
+    let file = write(c.env.dir(), "app.yaml", &changed);
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "-n", "shop", "--dry-run=server"],
+    );
+    let mut expected = report(&APP_ORDER, "unchanged (server dry run)");
+    expected[1] = "configmap/cfg configured (server dry run)".into();
+    expected.insert(2, "configmap/extra created (server dry run)".into());
+    assert_eq!(ok(&out), expected);
+    let patches = c.server.requests_of("PATCH");
+    assert_eq!(patches.len(), 7);
+    assert!(patches.iter().all(|p| p.param("dryRun") == Some("All")));
+    let after: Vec<Value> = APP_PATHS
+        .iter()
+        .map(|p| c.server.object(p).unwrap())
+        .collect();
+    assert_eq!(after, before, "nothing persisted");
+    assert!(
+        c.server
+            .object("/api/v1/namespaces/shop/configmaps/extra")
+            .is_none()
+    );
+}
+
+#[test]
+fn kube_apply_conflict_stops_with_the_servers_message_and_force_takes_over() {
+    let c = token_cluster(Readiness::Never);
+    let text = format!(
+        "{APP}---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: solo
+spec:
+  containers:
+  - name: c
+    image: busybox
+"
+    );
+    let file = write(c.env.dir(), "app.yaml", &text);
+    ok(&apply(&c.env, &c.kubeconfig, &["-f", &file, "-n", "shop"]));
+    // Someone scales the Deployment with their own field manager.
+    c.server.apply_as(
+        "kubectl-edit",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 5}}),
+        true,
+    );
+    c.server.clear_requests();
+
+    let out = apply(&c.env, &c.kubeconfig, &["-f", &file, "-n", "shop"]);
+    let err = failed(&out);
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        report(&APP_ORDER[..5], "unchanged"),
+        "the report lists exactly what was applied before the conflict"
+    );
+    let line = line_of(&text, "kind: Deployment") - 1;
+    assert!(
+        err.contains(&format!("deployment.apps/web ({file}:{line}): error from server (Conflict)"))
+            && err.contains(
+                "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas"
+            )
+            && err.contains("--force-conflicts")
+            && err.contains("Not applied: pod/solo"),
+        "{err}"
+    );
+    let patches = c.server.requests_of("PATCH");
+    assert_eq!(patches.last().unwrap().status, 409);
+    assert_eq!(patches.len(), 6, "nothing is sent after the refused object");
+    let deployment = |c: &Cluster| {
+        c.server
+            .object("/apis/apps/v1/namespaces/shop/deployments/web")
+            .unwrap()
+    };
+    assert_eq!(deployment(&c)["spec"]["replicas"], 5);
+
+    c.server.clear_requests();
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "-n", "shop", "--force-conflicts"],
+    );
+    let lines = ok(&out);
+    assert!(
+        lines.contains(&"deployment.apps/web configured".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"pod/solo unchanged".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        c.server
+            .requests_of("PATCH")
+            .iter()
+            .all(|p| p.param("force") == Some("true"))
+    );
+    assert_eq!(deployment(&c)["spec"]["replicas"], 2);
+}
+
+#[test]
+fn kube_apply_invalid_object_is_shown_at_its_field_and_line() {
+    let c = token_cluster(Readiness::Never);
+    let text = APP.replace(
+        "  replicas: 2\n",
+        "  replicas: 2\n  minReadySeconds: 30\n  progressDeadlineSeconds: 10\n",
+    );
+    let file = write(c.env.dir(), "app.yaml", &text);
+    let out = apply(&c.env, &c.kubeconfig, &["-f", &file, "-n", "shop"]);
+    let err = failed(&out);
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        report(&APP_ORDER[..5], "created")
+    );
+    assert!(
+        err.contains(&format!(
+            "deployment.apps/web ({file}:1): error from server (Invalid)"
+        )) && err.contains(
+            "spec.progressDeadlineSeconds: Invalid value: 10: must be greater than minReadySeconds"
+        ),
+        "{err}"
+    );
+    // The snippet is the field the server named.
+    let field_line = line_of(&text, "  progressDeadlineSeconds: 10");
+    assert!(
+        err.contains(&format!("app.yaml:{field_line}:"))
+            && err.contains("progressDeadlineSeconds: 10"),
+        "{err}"
+    );
+    assert!(
+        c.server
+            .object("/apis/apps/v1/namespaces/shop/deployments/web")
+            .is_none()
+    );
+}
+
+#[test]
+fn kube_apply_prune_deletes_only_labelled_objects_no_longer_in_the_input() {
+    let c = token_cluster(Readiness::Never);
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    let deployment = APP.split("---\n").next().unwrap().to_string();
+    let full = [cm("keep"), cm("gone"), deployment].join("---\n");
+    let file = write(c.env.dir(), "site.yaml", &full);
+    ok(&apply(&c.env, &c.kubeconfig, &["-f", &file]));
+    // Not oxpod's, and oxpod's of another apply set.
+    c.server.put(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "foreign", "namespace": "default", "labels": {"app": "x"}}}));
+    c.server.put(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "other-set", "namespace": "default",
+                     "labels": {MANAGER_LABEL: "oxpod", SET_LABEL: "other"}}}));
+    c.server.clear_requests();
+
+    let file = write(c.env.dir(), "site.yaml", &cm("keep"));
+    let out = apply(&c.env, &c.kubeconfig, &["-f", &file, "--prune"]);
+    assert_eq!(
+        ok(&out),
+        [
+            "configmap/keep unchanged",
+            "deployment.apps/web pruned",
+            "configmap/gone pruned"
+        ]
+    );
+    let deletes: Vec<String> = c
+        .server
+        .requests_of("DELETE")
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        deletes,
+        [
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            "/api/v1/namespaces/default/configmaps/gone"
+        ]
+    );
+    let lists: Vec<_> = c
+        .server
+        .requests_of("GET")
+        .into_iter()
+        .filter(|r| r.param("labelSelector").is_some())
+        .collect();
+    assert!(!lists.is_empty());
+    assert!(lists.iter().all(|r| r.param("labelSelector")
+        == Some("app.kubernetes.io/managed-by=oxpod,oxpod.io/apply-set=site")));
+    let names = c.server.names();
+    for kept in [
+        "configmaps/default/keep",
+        "configmaps/default/foreign",
+        "configmaps/default/other-set",
+    ] {
+        assert!(names.contains(&kept.to_string()), "{kept} kept: {names:?}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with("/gone") || n.starts_with("deployments/"))
+    );
+}
+
+#[test]
+fn kube_apply_wait_polls_until_rolled_out() {
+    let c = token_cluster(Readiness::After(Duration::from_millis(1500)));
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: solo\nspec:\n  containers:\n  - name: c\n    image: busybox\n";
+    let text = format!("{}---\n{pod}", APP.split("---\n").next().unwrap());
+    let file = write(c.env.dir(), "app.yaml", &text);
+    let started = Instant::now();
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "--wait", "--timeout", "30s"],
+    );
+    assert_eq!(
+        ok(&out),
+        [
+            "deployment.apps/web created",
+            "pod/solo created",
+            "deployment.apps/web rolled out",
+            "pod/solo ready"
+        ]
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let polls = c
+        .server
+        .requests_of("GET")
+        .iter()
+        .filter(|r| r.path == "/apis/apps/v1/namespaces/default/deployments/web")
+        .count();
+    assert!(polls >= 3, "one GET before the apply, then polls: {polls}");
+}
+
+#[test]
+fn kube_apply_wait_times_out_with_what_is_not_ready() {
+    let c = token_cluster(Readiness::Never);
+    let file = write(c.env.dir(), "app.yaml", APP.split("---\n").next().unwrap());
+    let started = Instant::now();
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "--wait", "--timeout", "2s"],
+    );
+    let err = failed(&out);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(stdout(&out).trim(), "deployment.apps/web created");
+    assert!(
+        err.contains(
+            "timed out after 2s waiting for deployment.apps/web: 0 of 2 updated replicas available"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn kube_apply_refuses_custom_resources_before_connecting() {
+    let c = token_cluster(Readiness::Never);
+    let file = write(
+        c.env.dir(),
+        "crd.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+    );
+    let err = failed(&apply(&c.env, &c.kubeconfig, &["-f", &file]));
+    assert!(
+        err.contains("kube apply does not handle Widget (example.com/v1)")
+            && err.contains("crd.yaml:7:7"),
+        "{err}"
+    );
+    assert!(c.server.requests().is_empty(), "nothing sent");
+}
