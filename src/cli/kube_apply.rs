@@ -126,6 +126,11 @@ pub fn apply_cmd(global: &GlobalOptions, args: ApplyArgs) -> CliResult {
         docs.extend(apply::generated_documents(&origin, &generated.objects)?);
     }
     let docs = apply::check(&docs)?;
+    if docs.is_empty() {
+        return Err(miette::miette!(
+            "no objects to apply: the input holds no documents"
+        ));
+    }
 
     let cluster = Cluster::connect(&KubeconfigOptions {
         path: args.kubeconfig.clone(),

@@ -801,3 +801,36 @@ fn kube_apply_refuses_custom_resources_before_connecting() {
     );
     assert!(c.server.requests().is_empty(), "nothing sent");
 }
+
+#[test]
+fn kube_apply_insecure_skip_tls_verify_trusts_an_unknown_ca() {
+    let c = token_cluster(Readiness::Never);
+    let file = write(
+        c.env.dir(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n",
+    );
+    let without_ca = |extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster:\n    server: {}{extra}\ncontexts:\n- name: t\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: s3cret}}\n",
+            c.server.url()
+        )
+    };
+    let strict = write(c.env.dir(), "strict", &without_ca(""));
+    let err = failed(&apply(&c.env, &strict, &["-f", &file]));
+    assert!(
+        err.contains("cannot reach the Kubernetes API server"),
+        "{err}"
+    );
+    assert!(c.server.requests().is_empty(), "the handshake failed");
+
+    let insecure = write(
+        c.env.dir(),
+        "insecure",
+        &without_ca("\n    insecure-skip-tls-verify: true"),
+    );
+    assert_eq!(
+        ok(&apply(&c.env, &insecure, &["-f", &file])),
+        ["configmap/cfg created"]
+    );
+}
