@@ -474,9 +474,12 @@ impl Cluster {
                 .as_object_mut()
                 .map(|m| m.entry("metadata").or_insert_with(|| serde_json::json!({})));
             if let Some(Value::Object(meta)) = meta {
-                if let Some(ns) = &namespace {
-                    meta.insert("namespace".into(), Value::String(ns.clone()));
-                }
+                // The body names the namespace of the URL it is sent to; a cluster-scoped
+                // object has none (the server refuses a mismatch), as kubectl sends it.
+                match &namespace {
+                    Some(ns) => meta.insert("namespace".into(), Value::String(ns.clone())),
+                    None => meta.remove("namespace"),
+                };
                 let labels = meta
                     .entry("labels")
                     .or_insert_with(|| serde_json::json!({}));
