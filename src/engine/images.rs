@@ -1073,3 +1073,12 @@ mod tests {
         assert!(!glob_match("alpine*", "busybox"));
     }
 }
+
+impl Engine {
+    /// What an image supplies to a container by default: the `config` object of its config
+    /// (`Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, `ExposedPorts`); `null` when unset.
+    pub fn image_defaults(&mut self, name_or_id: &str) -> Result<serde_json::Value> {
+        let image = self.find_image(name_or_id)?;
+        Ok(config_of(&image).config.unwrap_or_default())
+    }
+}
