@@ -82,7 +82,33 @@ pub fn normalize(object: &Value) -> Value {
     }
     visit(&mut v, Mode::Fill);
     drop_empty(&mut v);
+    quantities_as_strings(&mut v, false);
     v
+}
+
+/// A quantity may be written as a number (`cpu: 1`); the API server keeps it as a string.
+/// `quantities` is set for the maps whose values are quantities.
+fn quantities_as_strings(v: &mut Value, quantities: bool) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if let Value::Number(n) = child
+                    && (quantities || k == "sizeLimit")
+                {
+                    *child = Value::String(n.to_string());
+                } else {
+                    let holds = matches!(k.as_str(), "limits" | "requests" | "capacity");
+                    quantities_as_strings(child, holds);
+                }
+            }
+        }
+        Value::Array(list) => {
+            for child in list {
+                quantities_as_strings(child, false);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `object` without the fields that equal their default, nor empty maps and lists.
@@ -348,6 +374,17 @@ mod tests {
         let mut stripped = explicit.clone();
         strip(&mut stripped);
         assert_eq!(stripped, implicit);
+    }
+
+    #[test]
+    fn numeric_quantities_compare_as_strings() {
+        let a = json!({"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "i:1",
+            "resources": {"limits": {"cpu": 1, "memory": "64Mi"}}}],
+            "volumes": [{"name": "v", "emptyDir": {"sizeLimit": 1000}}]}});
+        let b = json!({"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "i:1",
+            "resources": {"limits": {"cpu": "1", "memory": "64Mi"}}}],
+            "volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1000"}}]}});
+        assert_eq!(normalize(&a), normalize(&b));
     }
 
     #[test]

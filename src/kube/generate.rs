@@ -80,6 +80,7 @@ pub struct ObjectRef {
 
 /// Kinds play keeps a record of, so generate can write them back.
 pub const PLAYED_KINDS: &[&str] = &[
+    "Namespace",
     "Pod",
     "Deployment",
     "ReplicaSet",
@@ -188,6 +189,7 @@ fn resolve(engine: &mut Engine, name: &str) -> Result<Target, miette::Report> {
 fn kind_of(s: &str) -> Option<&'static str> {
     let s = s.to_ascii_lowercase();
     let kind = match s.as_str() {
+        "ns" | "namespaces" => "Namespace",
         "po" | "pods" => "Pod",
         "deploy" | "deployments" => "Deployment",
         "rs" | "replicasets" => "ReplicaSet",
@@ -448,7 +450,7 @@ impl<'a> Output<'a> {
             })?;
         match r.kind.as_str() {
             "ConfigMap" | "Secret" => self.keyed(engine, &r.kind, &r.namespace, &r.name, true),
-            "PersistentVolumeClaim" => {
+            "PersistentVolumeClaim" | "Namespace" => {
                 self.push(record);
                 Ok(())
             }

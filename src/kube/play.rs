@@ -876,6 +876,7 @@ fn record_of(object: &Object) -> Option<(String, String, String, serde_json::Val
         Object::Job(o) => (&o.metadata, serde_json::to_value(o)),
         Object::Service(o) => (&o.metadata, serde_json::to_value(o)),
         Object::PersistentVolumeClaim(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::Namespace(o) => (&o.metadata, serde_json::to_value(o)),
         Object::ConfigMap(o) => (&o.metadata, Ok(serde_json::json!({}))),
         Object::Secret(o) => (&o.metadata, Ok(serde_json::json!({}))),
         _ => return None,
