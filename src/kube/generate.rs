@@ -126,8 +126,8 @@ pub fn generate_played(
 }
 
 enum Target {
-    Pod(PodView),
-    Container(ContainerView),
+    Pod(Box<PodView>),
+    Container(Box<ContainerView>),
     Volume(String),
     Object(ObjectRef),
 }
@@ -146,7 +146,7 @@ fn resolve(engine: &mut Engine, name: &str) -> Result<Target, miette::Report> {
             .ok_or_else(|| miette::miette!("no {kind} {object:?} was played here"));
     }
     if let Ok(view) = engine.pod_view(name) {
-        return Ok(Target::Pod(view));
+        return Ok(Target::Pod(Box::new(view)));
     }
     if let Ok(view) = engine.container_spec_view(name) {
         if let Some(pod) = &view.spec.pod {
@@ -158,7 +158,7 @@ fn resolve(engine: &mut Engine, name: &str) -> Result<Target, miette::Report> {
                     .unwrap_or_else(|_| pod.to_string())
             ));
         }
-        return Ok(Target::Container(view));
+        return Ok(Target::Container(Box::new(view)));
     }
     if engine.volume_info(name).is_ok() {
         return Ok(Target::Volume(name.to_string()));
@@ -359,7 +359,7 @@ impl<'a> Output<'a> {
         let ns = meta["namespace"].as_str().unwrap_or("default").to_string();
         let workload = self.options.workload.unwrap_or_default();
         let needs_selector = self.options.service || workload != WorkloadType::Pod;
-        if needs_selector && meta.pointer("/labels").is_none_or(|l| is_empty_map(l)) {
+        if needs_selector && meta.pointer("/labels").is_none_or(is_empty_map) {
             meta["labels"] = json!({ "app": name });
         }
         let labels = meta["labels"].as_object().cloned().unwrap_or_default();
