@@ -22,7 +22,7 @@ fn fixtures() -> PathBuf {
 }
 
 /// The `*.yaml` files of `fixtures/<kind>`, sorted.
-fn fixture_files(kind: &str) -> Vec<PathBuf> {
+pub(crate) fn fixture_files(kind: &str) -> Vec<PathBuf> {
     let dir = fixtures().join(kind);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
@@ -45,7 +45,7 @@ fn manifest(fx: &Fixture, name: &str, text: &str) -> String {
 }
 
 /// A copy of `fixtures/<kind>/<file>` (same file name) with the image filled in.
-fn fixture(fx: &Fixture, path: &Path) -> String {
+pub(crate) fn fixture(fx: &Fixture, path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let kind = path
         .parent()
@@ -58,11 +58,11 @@ fn fixture(fx: &Fixture, path: &Path) -> String {
     manifest(fx, &format!("{kind}/{name}"), &text)
 }
 
-fn stdout(out: &std::process::Output) -> String {
+pub(crate) fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &std::process::Output) -> String {
+pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -99,7 +99,7 @@ fn assert_nothing_made(fx: &Fixture, what: &str) {
 }
 
 /// Files under `<root>/secrets`, if any.
-fn secret_files(fx: &Fixture) -> Vec<PathBuf> {
+pub(crate) fn secret_files(fx: &Fixture) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
