@@ -132,7 +132,17 @@ fn visit(object: &mut Value, mode: Mode) {
                         deployment_strategy(spec, mode);
                     }
                     "ReplicaSet" => apply_one(spec, "replicas", &json!(1), mode),
-                    "StatefulSet" => apply(spec, Scope::StatefulSetSpec, mode),
+                    "StatefulSet" => {
+                        apply(spec, Scope::StatefulSetSpec, mode);
+                        // Claim templates are PersistentVolumeClaims without a kind of their
+                        // own to say (typed output writes one; a manifest rarely does).
+                        for claim in each(spec.get_mut("volumeClaimTemplates")) {
+                            if let Some(m) = claim.as_object_mut() {
+                                m.remove("apiVersion");
+                                m.remove("kind");
+                            }
+                        }
+                    }
                     "Job" => apply(spec, Scope::JobSpec, mode),
                     _ => {}
                 }
