@@ -22,7 +22,9 @@ fn manifest(fx: &Fixture, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// `kube generate ARGS`, asserting success; stdout with the image written `IMAGE`, and stderr.
+/// `kube generate ARGS`, asserting success and that the output passes `oxpod kube validate`
+/// and the independent `kubernetes-validate --strict`; stdout with the image written `IMAGE`,
+/// and stderr.
 fn generate(fx: &Fixture, args: &[&str]) -> (String, String) {
     let mut all = vec!["kube", "generate"];
     all.extend_from_slice(args);
@@ -32,7 +34,21 @@ fn generate(fx: &Fixture, args: &[&str]) -> (String, String) {
         "kube generate {args:?} failed: {}",
         stderr(&out)
     );
-    (stdout(&out).replace(&fx.image, "IMAGE"), stderr(&out))
+    let yaml = stdout(&out);
+    let file = fx.env.dir().join("generated-check.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let file_arg = file.display().to_string();
+    let check = fx.env.run(&["kube", "validate", &file_arg]);
+    assert!(
+        check.status.success(),
+        "kube validate rejects the output of kube generate {args:?}:\n{}\n{yaml}",
+        stderr(&check)
+    );
+    let tool = crate::kube_roundtrip::kubernetes_validate_or_panic();
+    if let Err(e) = crate::kube_roundtrip::strictly_valid(&tool, &[file.as_path()]) {
+        panic!("output of kube generate {args:?}: {e}\n{yaml}");
+    }
+    (yaml.replace(&fx.image, "IMAGE"), stderr(&out))
 }
 
 const APP: &str = r#"apiVersion: v1

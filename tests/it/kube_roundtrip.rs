@@ -172,7 +172,7 @@ fn kubernetes_validate() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn kubernetes_validate_or_panic() -> PathBuf {
+pub(crate) fn kubernetes_validate_or_panic() -> PathBuf {
     kubernetes_validate().unwrap_or_else(|| {
         panic!(
             "kubernetes-validate is not installed: install it as .ci/run does \
@@ -183,7 +183,7 @@ fn kubernetes_validate_or_panic() -> PathBuf {
 
 /// `kubernetes-validate --strict` of `files` against [`KUBERNETES_VERSION`]; `Err` with its
 /// output when it rejects one.
-fn strictly_valid(tool: &Path, files: &[&Path]) -> Result<(), String> {
+pub(crate) fn strictly_valid(tool: &Path, files: &[&Path]) -> Result<(), String> {
     let out = Command::new(tool)
         .args(["--kubernetes-version", KUBERNETES_VERSION, "--strict"])
         .args(files)
