@@ -8,5 +8,6 @@ pub mod down;
 pub mod generate;
 pub mod jobs;
 pub mod play;
+pub mod schema;
 pub mod validate;
 pub mod yaml;

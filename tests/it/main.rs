@@ -18,6 +18,7 @@ mod image_safety;
 mod images;
 mod kube;
 mod kube_roundtrip;
+mod kube_validate;
 mod login;
 mod net_support;
 mod networks;
