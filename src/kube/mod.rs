@@ -4,6 +4,7 @@
 //! `engine`.
 
 mod convert;
+mod defaults;
 pub mod down;
 pub mod generate;
 pub mod jobs;

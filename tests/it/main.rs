@@ -17,6 +17,7 @@ mod image_cmds;
 mod image_safety;
 mod images;
 mod kube;
+mod kube_generate;
 mod kube_roundtrip;
 mod kube_validate;
 mod login;
