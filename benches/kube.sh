@@ -5,7 +5,8 @@
 #   `kube play --wait` of a 10-replica Deployment behind a NodePort Service until every pod is
 #   ready, then the first HTTP reply through the node port, then `kube down` (timed apart);
 #   Podman's `kube play` of the same file (it publishes the bare containerPort on the host, so
-#   replicas 2..n fail) and of the Deployment without `ports` (which runs); the CLIs' peak RSS.
+#   replicas 2..n fail) and of the Deployment without `ports` (which runs); `kube generate` of the
+#   running Pod; the CLIs' peak RSS.
 # Podman runs with its own --root/--runroot, network config dir and default subnet
 # (10.234.0.0/24, so its podman0 does not overlap oxpod0's 10.88.0.0/16); the oxpod pods sit on a
 # network the script creates (10.232.78.0/24). Podman needs crun, which refuses this host's hybrid
@@ -352,7 +353,30 @@ if $have_podman; then
   echo "| podman kube play of the same file (bare containerPort), once | - | $ms ms, exit $rc, $n of $REPLICAS replicas running${why:+ ($why)} | - |" >>"$results"
 fi
 
-# 3. Peak RSS of the CLI (/usr/bin/time's maximum resident set size: the process and the children
+# 3. kube generate of the running two-container pod (Podman's baseline in ../shared/PEER.md:
+# 31 ms), and oxpod's --from-play of the file that made it. Run 0 of each side is a warm-up.
+quiet "${ox[@]}" kube play --network kubebench "$work/pod-ox.yaml"
+$have_podman && quiet "${pm[@]}" kube play "$work/pod-pm.yaml"
+gen_runs() { # label, then the command
+  local label=$1; shift
+  for i in $(seq 0 "$RUNS"); do
+    local t0
+    t0=$(now_us)
+    quiet "$@"
+    ((i == 0)) || echo "$(($(now_us) - t0))" >>"$work/gen-$label"
+  done
+}
+gen_runs ox "${ox[@]}" kube generate kbpod
+gen_runs oxplay "${ox[@]}" kube generate --from-play "$work/pod-ox.yaml"
+$have_podman && gen_runs pm "${pm[@]}" kube generate kbpod
+pmgen=-
+$have_podman && pmgen=$(med_col "$work/gen-pm" 0 0.001)
+row "kube generate of the running Pod" "$(med_col "$work/gen-ox" 0 0.001)" "$pmgen" ms
+row "kube generate --from-play of its file" "$(med_col "$work/gen-oxplay" 0 0.001)" "$pmgen" ms
+quiet "${ox[@]}" kube down "$work/pod-ox.yaml"
+$have_podman && quiet "${pm[@]}" kube down "$work/pod-pm.yaml"
+
+# 4. Peak RSS of the CLI (/usr/bin/time's maximum resident set size: the process and the children
 # it waited for, not detached monitors, conmon or proxies), median of RSS_RUNS.
 rss_runs() { # label, pod yaml, deployment yaml, then the engine command
   local label=$1 pod=$2 dep=$3; shift 3

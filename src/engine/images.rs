@@ -1059,6 +1059,15 @@ fn delete_image(tx: &rusqlite::Transaction, image_id: &str) -> Result<()> {
     }
 }
 
+impl Engine {
+    /// What an image supplies to a container by default: the `config` object of its config
+    /// (`Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, `ExposedPorts`); `null` when unset.
+    pub fn image_defaults(&mut self, name_or_id: &str) -> Result<serde_json::Value> {
+        let image = self.find_image(name_or_id)?;
+        Ok(config_of(&image).config.unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,3 +225,15 @@ impl Engine {
             .write(|tx| write::remove_object(tx, namespace, kind, name))?)
     }
 }
+
+impl Engine {
+    /// Every record of one kind: (namespace, name, data).
+    pub fn kube_records(&mut self, kind: &str) -> Result<Vec<(String, String, serde_json::Value)>> {
+        Ok(self
+            .store
+            .kube_objects(kind)?
+            .into_iter()
+            .filter_map(|r| Some((r.namespace, r.name, serde_json::from_str(&r.data).ok()?)))
+            .collect())
+    }
+}

@@ -532,3 +532,61 @@ mod tests {
         assert_eq!(PodStatus::of(&[Paused]), PodStatus::Paused);
     }
 }
+
+/// A pod as stored: its spec and its containers' specs, in the order they were added (what
+/// `kube generate` maps back to Kubernetes objects).
+#[derive(Debug, Clone)]
+pub struct PodView {
+    pub id: String,
+    pub name: String,
+    pub spec: PodSpec,
+    pub containers: Vec<ContainerView>,
+}
+
+/// A container as stored.
+#[derive(Debug, Clone)]
+pub struct ContainerView {
+    pub id: String,
+    pub name: String,
+    pub spec: ContainerSpec,
+}
+
+impl Engine {
+    pub fn pod_view(&mut self, name_or_id: &str) -> Result<PodView> {
+        let pod = self.find_pod(name_or_id)?;
+        self.view_of(&pod)
+    }
+
+    /// Every pod, as stored (no status refresh: views are about specs).
+    pub fn pod_views(&mut self) -> Result<Vec<PodView>> {
+        let pods = self.store.pods()?;
+        pods.iter().map(|p| self.view_of(p)).collect()
+    }
+
+    fn view_of(&mut self, pod: &PodRecord) -> Result<PodView> {
+        let mut containers = Vec::new();
+        for c in self.store.pod_containers(&pod.id)? {
+            containers.push(ContainerView {
+                spec: Self::spec_of(&c)?,
+                id: c.id,
+                name: c.name,
+            });
+        }
+        Ok(PodView {
+            id: pod.id.clone(),
+            name: pod.name.clone(),
+            spec: Self::pod_spec_of(pod)?,
+            containers,
+        })
+    }
+
+    /// A container (in a pod or not), as stored.
+    pub fn container_spec_view(&mut self, name_or_id: &str) -> Result<ContainerView> {
+        let c = self.find_container(name_or_id)?;
+        Ok(ContainerView {
+            spec: Self::spec_of(&c)?,
+            id: c.id,
+            name: c.name,
+        })
+    }
+}

@@ -103,6 +103,15 @@ pub fn down(
         }
     }
     for o in &objects {
+        if let Some(meta) = o.metadata() {
+            let ns = namespace_of(meta);
+            let name = meta.name.as_deref().unwrap_or_default();
+            if let Err(e) =
+                engine.remove_kube_record(&super::play::played_kind(o.kind()), &ns, name)
+            {
+                report.errors.push(format!("{} {ns}/{name}: {e}", o.kind()));
+            }
+        }
         match o {
             Object::Job(j) => {
                 let ns = namespace_of(&j.metadata);

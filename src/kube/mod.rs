@@ -5,10 +5,12 @@
 
 pub mod apply;
 mod convert;
+mod defaults;
 pub mod down;
 pub mod generate;
 pub mod jobs;
 pub mod kubeconfig;
 pub mod play;
+pub mod schema;
 pub mod validate;
 pub mod yaml;

@@ -31,6 +31,14 @@ pub const OWNER_NAME: &str = "io.oxpod.kube/owner-name";
 pub const NAMESPACE: &str = "io.oxpod.kube/namespace";
 pub const POD_NAME: &str = "io.oxpod.kube/name";
 pub const ORDINAL: &str = "io.oxpod.kube/ordinal";
+/// On a container: the name of the Kubernetes container it was made from.
+pub const CONTAINER: &str = "io.oxpod.kube/container";
+
+/// The record kind under which play keeps an object as it was declared (checked), so
+/// `kube generate` can write it back.
+pub fn played_kind(kind: &str) -> String {
+    format!("played:{kind}")
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct PlayOptions {
@@ -107,6 +115,8 @@ pub(crate) struct Plan {
     pub services: Vec<ServiceSpec>,
     /// Jobs, whose pods their controller starts.
     pub jobs: Vec<super::jobs::JobSpec>,
+    /// The objects as declared: (kind, namespace, name, object), kept for `kube generate`.
+    pub records: Vec<(String, String, String, serde_json::Value)>,
 }
 
 /// Parse-level failures and validation errors, with their warnings.
@@ -217,10 +227,18 @@ struct Made {
     services: Vec<(String, String)>,
     data: Vec<(DataKind, String, String)>,
     volumes: Vec<String>,
+    /// Records written: (kind, namespace, name, the record they replaced).
+    records: Vec<(String, String, String, Option<serde_json::Value>)>,
 }
 
 impl Made {
     fn undo(&self, engine: &mut Engine) {
+        for (kind, ns, name, previous) in self.records.iter().rev() {
+            let _ = match previous {
+                Some(v) => engine.put_kube_record(kind, ns, name, v.clone()),
+                None => engine.remove_kube_record(kind, ns, name).map(|_| ()),
+            };
+        }
         for (ns, name) in self.services.iter().rev() {
             let _ = engine.remove_service(ns, name);
         }
@@ -481,6 +499,13 @@ fn apply(
             .and_then(|s| s.cluster_ip);
         report.services.push((format!("{}/{}", key.0, key.1), ip));
     }
+    for (kind, ns, name, object) in &plan.records {
+        let kind = played_kind(kind);
+        let previous = engine.kube_record(&kind, ns, name)?;
+        engine.put_kube_record(&kind, ns, name, object.clone())?;
+        made.records
+            .push((kind, ns.clone(), name.clone(), previous));
+    }
     Ok(())
 }
 
@@ -694,8 +719,10 @@ pub(crate) fn in_parallel<T: Sync, R: Send>(
 /// Turn checked objects into what play makes.
 fn build_plan(checked: &Checked, options: &PlayOptions) -> Plan {
     let mut plan = Plan::default();
-    for (doc, object) in &checked.objects {
-        let _ = doc;
+    for (_, object) in &checked.objects {
+        if let Some(record) = record_of(object) {
+            plan.records.push(record);
+        }
         match object {
             Object::ConfigMap(cm) => {
                 let ns = namespace_of(&cm.metadata);
@@ -708,11 +735,15 @@ fn build_plan(checked: &Checked, options: &PlayOptions) -> Plan {
                 for (k, v) in cm.binary_data.iter().flatten() {
                     data.insert(k.clone(), v.0.clone());
                 }
+                let mut meta = meta_json(&cm.metadata);
+                // Which keys were declared binary, so generate writes them back as such.
+                meta["binaryKeys"] =
+                    serde_json::json!(cm.binary_data.iter().flatten().map(|(k, _)| k).collect::<Vec<_>>());
                 plan.config_maps.push((
                     ns,
                     cm.metadata.name.clone().unwrap_or_default(),
                     data,
-                    meta_json(&cm.metadata),
+                    meta,
                 ));
             }
             Object::Secret(s) => {
@@ -830,6 +861,36 @@ fn build_plan(checked: &Checked, options: &PlayOptions) -> Plan {
         }
     }
     plan
+}
+
+/// What play keeps of an object for `kube generate`: the object as declared (typed, so
+/// checked and without unknown fields), without `status`; a ConfigMap's or Secret's data
+/// stays in its own store (a Secret's in a file only root can read).
+fn record_of(object: &Object) -> Option<(String, String, String, serde_json::Value)> {
+    let (meta, mut value) = match object {
+        Object::Pod(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::Deployment(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::ReplicaSet(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::StatefulSet(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::DaemonSet(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::Job(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::Service(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::PersistentVolumeClaim(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::Namespace(o) => (&o.metadata, serde_json::to_value(o)),
+        Object::ConfigMap(o) => (&o.metadata, Ok(serde_json::json!({}))),
+        Object::Secret(o) => (&o.metadata, Ok(serde_json::json!({}))),
+        _ => return None,
+    };
+    let value = value.as_mut().ok()?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("status");
+    }
+    Some((
+        object.kind().to_string(),
+        namespace_of(meta),
+        meta.name.clone().unwrap_or_default(),
+        value.take(),
+    ))
 }
 
 fn replicated(
@@ -1191,6 +1252,7 @@ fn container_spec(
         c.image.clone().unwrap_or_default(),
     );
     s.pod = Some(ctx.pod_id.to_string());
+    s.annotations.insert(CONTAINER.into(), c.name.clone());
     s.init_container = is_init && c.restart_policy.as_deref() != Some("Always");
     let (env, secret_env) = container_env(engine, lookup, ctx, c)?;
     s.secret_env = secret_env;

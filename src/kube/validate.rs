@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::Value;
 
+use super::schema;
 use super::yaml::{Document, KubeDiagnostic, KubeErrors, Object, escape_pointer, typed};
 
 /// A reference to a ConfigMap, Secret or claim the input itself does not hold; play checks
@@ -20,7 +21,13 @@ pub struct Reference {
     pub namespace: String,
     pub name: String,
     pub optional: bool,
+    /// Position of the referring document in the input.
+    pub document: usize,
+    /// What play says when the store lacks it too.
     pub diagnostic: KubeDiagnostic,
+    /// What `kube validate`, which does not look at the store, says instead (a warning there
+    /// unless `--strict`).
+    pub unresolved: KubeDiagnostic,
 }
 
 /// Input that passed every check.
@@ -32,6 +39,8 @@ pub struct Checked {
 
 struct Checker<'a> {
     doc: &'a Document,
+    /// Position of `doc` in the input.
+    index: usize,
     errors: Vec<KubeDiagnostic>,
     warnings: Vec<KubeDiagnostic>,
     /// Warnings are errors (`--strict`).
@@ -54,25 +63,82 @@ impl Checker<'_> {
     }
 }
 
-/// Check every document; the objects (in input order) or every error found.
+/// What validation found in one input document.
+#[derive(Debug, Default)]
+pub struct DocumentFindings {
+    pub errors: Vec<KubeDiagnostic>,
+    pub warnings: Vec<KubeDiagnostic>,
+}
+
+/// Everything validation found, document by document (the same order as the input).
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub documents: Vec<DocumentFindings>,
+    /// The documents that could be typed: (position in the input, object).
+    pub objects: Vec<(usize, Object)>,
+    /// References the input does not satisfy.
+    pub references: Vec<Reference>,
+}
+
+/// Check every document; the objects (in input order) or every error found. `kube play` and
+/// `kube validate` both go through here (validate through [`inspect`]).
 pub fn check(
     docs: &[Document],
     strict: bool,
     _network: Option<&str>,
 ) -> Result<(Checked, Vec<KubeDiagnostic>), KubeErrors> {
+    let findings = inspect(docs, strict);
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    for mut d in findings.documents {
+        errors.append(&mut d.errors);
+        warnings.append(&mut d.warnings);
+    }
+    if errors.is_empty() {
+        let objects = findings
+            .objects
+            .into_iter()
+            .map(|(i, o)| (docs[i].clone(), o))
+            .collect();
+        let checked = Checked {
+            objects,
+            references: findings.references,
+        };
+        Ok((checked, warnings))
+    } else {
+        Err(KubeErrors(errors))
+    }
+}
+
+/// Checks every document against its kind's schema (unknown fields, types, enums, required
+/// fields), types it, then runs the checks a schema cannot express (names and keys, port
+/// ranges, selectors against templates, references, duplicates, what play does not honour).
+pub fn inspect(docs: &[Document], strict: bool) -> Findings {
+    let mut findings: Vec<DocumentFindings> = docs.iter().map(|_| Default::default()).collect();
+    // (position in `docs`, object)
     let mut objects = Vec::new();
-    for doc in docs {
+    for (i, doc) in docs.iter().enumerate() {
+        let found = &mut findings[i];
+        for v in schema::violations(&doc.value) {
+            let help = v.help.clone();
+            found.errors.push(if v.at_key {
+                doc.key_error(&v.pointer, v.message, help)
+            } else {
+                doc.error(&v.pointer, v.message, help)
+            });
+        }
         match typed(doc) {
-            Ok(object) => objects.push((doc.clone(), object)),
-            Err(e) => errors.push(e),
+            Ok(object) => objects.push((i, object)),
+            // The schema already said what is wrong where typing stumbled.
+            Err(_) if !found.errors.is_empty() => {}
+            Err(e) => found.errors.push(e),
         }
     }
     // What the input holds, for references: (kind, namespace, name) → keys.
     let mut held: BTreeMap<(&str, String, String), BTreeSet<String>> = BTreeMap::new();
     let mut seen: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    for (doc, object) in &objects {
+    for (i, object) in &objects {
+        let doc = &docs[*i];
         let (kind, meta) = match object {
             Object::ConfigMap(cm) => {
                 let mut keys: BTreeSet<String> =
@@ -119,7 +185,7 @@ pub fn check(
         };
         let key = (kind.to_string(), ns(meta), name(meta));
         if let Some(first) = seen.insert(key.clone(), doc.index) {
-            errors.push(doc.error(
+            findings[*i].errors.push(doc.error(
                 "/metadata/name",
                 format!(
                     "{} {}/{} is defined twice (first in document {})",
@@ -133,28 +199,22 @@ pub fn check(
         }
     }
     let mut references = Vec::new();
-    for (doc, object) in &objects {
+    for (i, object) in &objects {
         let mut c = Checker {
-            doc,
+            doc: &docs[*i],
+            index: *i,
             errors: Vec::new(),
             warnings: Vec::new(),
             strict,
         };
-        unknown_fields(&mut c, object);
         check_object(&mut c, object, &held, &mut references);
-        errors.append(&mut c.errors);
-        warnings.append(&mut c.warnings);
+        findings[*i].errors.append(&mut c.errors);
+        findings[*i].warnings.append(&mut c.warnings);
     }
-    if errors.is_empty() {
-        Ok((
-            Checked {
-                objects,
-                references,
-            },
-            warnings,
-        ))
-    } else {
-        Err(KubeErrors(errors))
+    Findings {
+        documents: findings,
+        objects,
+        references,
     }
 }
 
@@ -182,67 +242,6 @@ fn meta_of(object: &Object) -> Option<&ObjectMeta> {
         Object::Namespace(o) => &o.metadata,
         Object::Other { .. } => return None,
     })
-}
-
-/// Fields the typed object dropped are fields Kubernetes does not know (k8s-openapi ignores
-/// them): compare the input with the object serialised back.
-fn unknown_fields(c: &mut Checker, object: &Object) {
-    let back = match object {
-        Object::Pod(o) => serde_json::to_value(o),
-        Object::Deployment(o) => serde_json::to_value(o),
-        Object::ReplicaSet(o) => serde_json::to_value(o),
-        Object::StatefulSet(o) => serde_json::to_value(o),
-        Object::DaemonSet(o) => serde_json::to_value(o),
-        Object::Job(o) => serde_json::to_value(o),
-        Object::CronJob(o) => serde_json::to_value(o),
-        Object::Service(o) => serde_json::to_value(o),
-        Object::ConfigMap(o) => serde_json::to_value(o),
-        Object::Secret(o) => serde_json::to_value(o),
-        Object::PersistentVolumeClaim(o) => serde_json::to_value(o),
-        Object::Namespace(o) => serde_json::to_value(o),
-        Object::Other { .. } => return,
-    };
-    let Ok(back) = back else {
-        return;
-    };
-    let mut found = Vec::new();
-    diff_keys(&c.doc.value, &back, String::new(), &mut found);
-    for pointer in found {
-        let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", &pointer));
-        let parent = if parent.is_empty() {
-            "the document".to_string()
-        } else {
-            super::yaml::display_path(parent)
-        };
-        let key = key.replace("~1", "/").replace("~0", "~");
-        c.errors.push(c.doc.key_error(
-            &pointer,
-            format!("unknown field {key:?} in {parent}"),
-            Some("check the spelling and indentation against the Kubernetes API".into()),
-        ));
-    }
-}
-
-fn diff_keys(input: &Value, back: &Value, pointer: String, out: &mut Vec<String>) {
-    match (input, back) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in a {
-                let p = format!("{pointer}/{}", escape_pointer(k));
-                match b.get(k) {
-                    Some(w) => diff_keys(v, w, p, out),
-                    // `null` values are dropped by the round trip without being unknown.
-                    None if v.is_null() => {}
-                    None => out.push(p),
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            for (i, (v, w)) in a.iter().zip(b).enumerate() {
-                diff_keys(v, w, format!("{pointer}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric, at
@@ -284,7 +283,10 @@ pub fn is_label_value(s: &str) -> bool {
 
 fn check_meta(c: &mut Checker, meta: &ObjectMeta, at: &str, needs_name: bool, name_rule: NameRule) {
     match &meta.name {
-        None if needs_name => c.error(at, "metadata.name is required", None),
+        // Without `metadata` at all, the schema has said so.
+        None if needs_name && c.doc.value.get("metadata").is_some() => {
+            c.error(at, "metadata.name is required", None)
+        }
         Some(n) if !name_rule.ok(n) => c.error(
             &format!("{at}/name"),
             format!("invalid name {n:?}: {}", name_rule.describe()),
@@ -480,7 +482,8 @@ fn check_object(
             check_meta(c, &s.metadata, "/metadata", true, NameRule::Label);
             let spec = s.spec.clone().unwrap_or_default();
             let kind = spec.type_.as_deref().unwrap_or("ClusterIP");
-            if !matches!(kind, "ClusterIP" | "NodePort" | "LoadBalancer") {
+            // Other values than these and ExternalName are the schema's to report.
+            if kind == "ExternalName" {
                 c.error(
                     "/spec/type",
                     format!(
@@ -540,7 +543,7 @@ fn check_object(
                     port_ok(c, t, &format!("{at}/targetPort"), "targetPort");
                 }
                 if let Some(proto) = &p.protocol
-                    && !matches!(proto.as_str(), "TCP" | "UDP")
+                    && proto == "SCTP"
                 {
                     c.error(
                         &format!("{at}/protocol"),
@@ -613,20 +616,7 @@ fn check_template(
         );
     }
     if let Some(selector) = selector {
-        // k8s-openapi gives a missing selector as an empty one; apps/v1 requires it.
-        if selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
-            && selector
-                .match_expressions
-                .as_ref()
-                .is_none_or(|m| m.is_empty())
-            && c.doc.value.pointer("/spec/selector").is_none()
-        {
-            c.error(
-                "/spec",
-                "spec.selector is required",
-                Some("give spec.selector.matchLabels matching the template's labels"),
-            );
-        }
+        // A missing selector (k8s-openapi gives an empty one) is the schema's to report.
         for (k, v) in selector.match_labels.iter().flatten() {
             if labels.get(k) != Some(v) {
                 c.error(
@@ -698,9 +688,8 @@ fn check_pod_spec(
     held: &BTreeMap<(&str, String, String), BTreeSet<String>>,
     refs: &mut Vec<Reference>,
 ) {
-    let value = pointer_value(&c.doc.value, at)
-        .cloned()
-        .unwrap_or(Value::Null);
+    let doc = c.doc;
+    let value = pointer_value(&doc.value, at).unwrap_or(&Value::Null);
     for (field, label) in UNHONOURED_POD {
         if value.get(field).is_some() {
             c.warn(
@@ -709,16 +698,8 @@ fn check_pod_spec(
             );
         }
     }
-    if let Some(policy) = &spec.restart_policy
-        && !matches!(policy.as_str(), "Always" | "OnFailure" | "Never")
-    {
-        c.error(
-            &format!("{at}/restartPolicy"),
-            format!("restartPolicy {policy:?} must be Always, OnFailure or Never"),
-            None,
-        );
-    }
-    if spec.containers.is_empty() {
+    // Without `containers` at all, the schema has said so.
+    if spec.containers.is_empty() && value.get("containers").is_some() {
         c.error(
             &format!("{at}/containers"),
             "a pod needs at least one container",
@@ -830,8 +811,13 @@ fn check_pod_spec(
         .collect();
     for (i, (list, container)) in all {
         let cat = format!("{at}/{list}/{i}");
+        let doc = c.doc;
+        let cvalue = pointer_value(&doc.value, &cat).unwrap_or(&Value::Null);
         if container.name.is_empty() {
-            c.error(&cat, "a container needs a name", None);
+            // A missing `name` is the schema's to report; this is `name: ""` or `name: ~`.
+            if cvalue.get("name").is_some() {
+                c.error(&format!("{cat}/name"), "a container needs a name", None);
+            }
         } else if !is_dns_label(&container.name) {
             c.error(
                 &format!("{cat}/name"),
@@ -857,18 +843,7 @@ fn check_pod_spec(
                 None,
             );
         }
-        if let Some(policy) = &container.image_pull_policy
-            && !matches!(policy.as_str(), "Always" | "IfNotPresent" | "Never")
-        {
-            c.error(
-                &format!("{cat}/imagePullPolicy"),
-                format!("imagePullPolicy {policy:?} must be Always, IfNotPresent or Never"),
-                None,
-            );
-        }
-        let cvalue = pointer_value(&c.doc.value, &cat)
-            .cloned()
-            .unwrap_or(Value::Null);
+
         for field in UNHONOURED_SECURITY {
             if cvalue
                 .get("securityContext")
@@ -910,7 +885,7 @@ fn check_pod_spec(
                 }
             }
             if let Some(proto) = &p.protocol
-                && !matches!(proto.as_str(), "TCP" | "UDP")
+                && proto == "SCTP"
             {
                 c.error(
                     &format!("{pat}/protocol"),
@@ -1065,6 +1040,12 @@ fn reference<'k>(
             namespace: namespace.to_string(),
             name: name.to_string(),
             optional,
+            document: c.index,
+            unresolved: c.doc.error(
+                at,
+                format!("{kind} {name} is not in the input; play checks the store"),
+                None,
+            ),
             diagnostic: c.doc.error(
                 at,
                 format!("{kind} {name} is neither in the input nor in the store"),

@@ -1042,6 +1042,25 @@ impl Object {
             Object::Other { kind, .. } => kind,
         }
     }
+
+    /// The object's metadata (`None` for kinds play does not type).
+    pub fn metadata(&self) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta> {
+        Some(match self {
+            Object::Pod(o) => &o.metadata,
+            Object::Deployment(o) => &o.metadata,
+            Object::ReplicaSet(o) => &o.metadata,
+            Object::StatefulSet(o) => &o.metadata,
+            Object::DaemonSet(o) => &o.metadata,
+            Object::Job(o) => &o.metadata,
+            Object::CronJob(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::ConfigMap(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+            Object::PersistentVolumeClaim(o) => &o.metadata,
+            Object::Namespace(o) => &o.metadata,
+            Object::Other { .. } => return None,
+        })
+    }
 }
 
 /// `(kind, apiVersion)` of every kind [`Object`] types.

@@ -4,7 +4,7 @@
 //! rollback of a failed play, published and unpublished ports, dry runs, Jobs, init
 //! containers, and input from stdin, directories and `kind: List`.
 //!
-//! Manifests under `fixtures/` say `IMAGE` where the test's busybox reference goes.
+//! Manifests under `fixtures/kube/` say `IMAGE` where the test's busybox reference goes.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -22,7 +22,7 @@ fn fixtures() -> PathBuf {
 }
 
 /// The `*.yaml` files of `fixtures/<kind>`, sorted.
-fn fixture_files(kind: &str) -> Vec<PathBuf> {
+pub(crate) fn fixture_files(kind: &str) -> Vec<PathBuf> {
     let dir = fixtures().join(kind);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
@@ -45,7 +45,7 @@ fn manifest(fx: &Fixture, name: &str, text: &str) -> String {
 }
 
 /// A copy of `fixtures/<kind>/<file>` (same file name) with the image filled in.
-fn fixture(fx: &Fixture, path: &Path) -> String {
+pub(crate) fn fixture(fx: &Fixture, path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let kind = path
         .parent()
@@ -58,11 +58,11 @@ fn fixture(fx: &Fixture, path: &Path) -> String {
     manifest(fx, &format!("{kind}/{name}"), &text)
 }
 
-fn stdout(out: &std::process::Output) -> String {
+pub(crate) fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &std::process::Output) -> String {
+pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -99,7 +99,7 @@ fn assert_nothing_made(fx: &Fixture, what: &str) {
 }
 
 /// Files under `<root>/secrets`, if any.
-fn secret_files(fx: &Fixture) -> Vec<PathBuf> {
+pub(crate) fn secret_files(fx: &Fixture) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -185,7 +185,7 @@ const HOSTNAME_HTTPD: &str =
 fn every_invalid_fixture_is_refused_at_its_position_and_nothing_is_made() {
     let fx = setup();
     let mut failures = Vec::new();
-    for path in fixture_files("invalid") {
+    for path in fixture_files("kube/invalid") {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let expected_path = path.with_extension("expected");
         let expected = std::fs::read_to_string(&expected_path)
@@ -312,7 +312,7 @@ fn expected_pods(path: &Path) -> Vec<String> {
 fn every_valid_fixture_plays_and_kube_down_removes_it() {
     let fx = setup();
     let mut failures = Vec::new();
-    for path in fixture_files("valid") {
+    for path in fixture_files("kube/valid") {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let file = fixture(&fx, &path);
         let out = fx.env.run(&["kube", "play", "--start=false", &file]);
@@ -705,7 +705,7 @@ spec:
 #[test]
 fn statefulset_replicas_mount_their_own_claims() {
     let fx = setup();
-    let path = fixtures().join("valid/statefulset.yaml");
+    let path = fixtures().join("kube/valid/statefulset.yaml");
     let file = fixture(&fx, &path);
     fx.ok(&["kube", "play", "--start=false", &file]);
     assert_eq!(pod_names(&fx), ["db-0", "db-1"]);
