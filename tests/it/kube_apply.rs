@@ -834,3 +834,83 @@ fn kube_apply_insecure_skip_tls_verify_trusts_an_unknown_ca() {
         ["configmap/cfg created"]
     );
 }
+
+#[test]
+fn kube_apply_names_applies_what_runs_here() {
+    let fx = crate::container_support::setup();
+    let server = ApiServer::start(Auth::Token("s3cret".into()), Readiness::Never);
+    let kc = kubeconfig(
+        &server.url(),
+        server.ca_pem(),
+        "test",
+        "    token: s3cret",
+        None,
+    );
+    let kc = write(fx.env.dir(), "kubeconfig", &kc);
+    let played = format!(
+        "{}---\n{}",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata: {mode: fast}\n",
+        APP.split("---\n")
+            .next()
+            .unwrap()
+            .replace("name: web", "name: app")
+            .replace("app: web", "app: app")
+            .replace("nginx:1.27", &fx.image)
+            .replace("{name: cfg}", "{name: app-config}")
+    );
+    let file = write(fx.env.dir(), "app.yaml", &played);
+    fx.env.ok(&["kube", "play", "--start=false", &file]);
+
+    // A played object comes back as declared, with the ConfigMap it uses, applied first.
+    assert_eq!(
+        ok(&apply(&fx.env, &kc, &["app"])),
+        [
+            "configmap/app-config created",
+            "deployment.apps/app created"
+        ]
+    );
+    let deployment = server
+        .object("/apis/apps/v1/namespaces/default/deployments/app")
+        .unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        fx.image.as_str()
+    );
+    assert_eq!(deployment["metadata"]["labels"][SET_LABEL], "app");
+
+    // A plain pod, shaped by --type, --replicas and --service.
+    fx.env
+        .ok(&["pod", "create", "--name", "web", "-p", "127.0.0.1:30093:80"]);
+    fx.env.ok(&[
+        "create", "--pod", "web", "--name", "web-srv", &fx.image, "httpd", "-f",
+    ]);
+    let out = apply(
+        &fx.env,
+        &kc,
+        &[
+            "web",
+            "--type",
+            "deployment",
+            "--replicas",
+            "3",
+            "--service",
+        ],
+    );
+    assert_eq!(
+        ok(&out),
+        ["service/web created", "deployment.apps/web created"]
+    );
+    let web = server
+        .object("/apis/apps/v1/namespaces/default/deployments/web")
+        .unwrap();
+    assert_eq!(web["spec"]["replicas"], 3);
+    let service = server
+        .object("/api/v1/namespaces/default/services/web")
+        .unwrap();
+    assert_eq!(service["spec"]["ports"][0]["nodePort"], 30093);
+
+    // Shaping flags without NAME are refused: YAML is applied as written.
+    let err = failed(&apply(&fx.env, &kc, &["-f", &file, "--replicas", "3"]));
+    assert!(err.contains("--type, --replicas and --service"), "{err}");
+}
