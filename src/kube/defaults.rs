@@ -39,7 +39,11 @@ fn table() -> &'static [(Scope, &'static str, Value)] {
             (PodSpec, "dnsPolicy", json!("ClusterFirst")),
             (PodSpec, "terminationGracePeriodSeconds", json!(30)),
             (PodSpec, "schedulerName", json!("default-scheduler")),
-            (Container, "terminationMessagePath", json!("/dev/termination-log")),
+            (
+                Container,
+                "terminationMessagePath",
+                json!("/dev/termination-log"),
+            ),
             (Container, "terminationMessagePolicy", json!("File")),
             (ContainerPort, "protocol", json!("TCP")),
             (Probe, "periodSeconds", json!(10)),
@@ -53,7 +57,11 @@ fn table() -> &'static [(Scope, &'static str, Value)] {
             (DeploymentSpec, "revisionHistoryLimit", json!(10)),
             (DeploymentSpec, "progressDeadlineSeconds", json!(600)),
             (StatefulSetSpec, "replicas", json!(1)),
-            (StatefulSetSpec, "podManagementPolicy", json!("OrderedReady")),
+            (
+                StatefulSetSpec,
+                "podManagementPolicy",
+                json!("OrderedReady"),
+            ),
             (StatefulSetSpec, "revisionHistoryLimit", json!(10)),
             (JobSpec, "backoffLimit", json!(6)),
             (JobSpec, "completions", json!(1)),
@@ -300,9 +308,8 @@ fn each(list: Option<&mut Value>) -> impl Iterator<Item = &mut Value> {
 /// `stringData` is write-only in Kubernetes: the server merges it into `data`, base64.
 fn fold_string_data(secret: &mut Value) {
     use base64::Engine as _;
-    let Some(Value::Object(string_data)) = secret
-        .as_object_mut()
-        .and_then(|m| m.remove("stringData"))
+    let Some(Value::Object(string_data)) =
+        secret.as_object_mut().and_then(|m| m.remove("stringData"))
     else {
         return;
     };

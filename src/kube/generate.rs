@@ -17,9 +17,7 @@ use serde_json::{Map, Value, json};
 use super::defaults;
 use super::play::{CONTAINER, NAMESPACE, ORDINAL, OWNER_KIND, OWNER_NAME, POD_NAME, played_kind};
 use crate::engine::{ContainerView, DataKind, Engine, PodView, Protocol};
-use crate::spec::{
-    self, MountKind, NetworkMode, Probe, ProbeAction, RestartPolicy, Seccomp,
-};
+use crate::spec::{self, MountKind, NetworkMode, Probe, ProbeAction, RestartPolicy, Seccomp};
 
 /// The workload kind a plain pod is written as.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -200,7 +198,12 @@ fn kind_of(s: &str) -> Option<&'static str> {
         "cm" | "configmaps" => "ConfigMap",
         "secrets" => "Secret",
         "pvc" | "persistentvolumeclaims" => "PersistentVolumeClaim",
-        _ => return PLAYED_KINDS.iter().find(|k| k.to_ascii_lowercase() == s).copied(),
+        _ => {
+            return PLAYED_KINDS
+                .iter()
+                .find(|k| k.to_ascii_lowercase() == s)
+                .copied();
+        }
     };
     Some(kind)
 }
@@ -304,7 +307,10 @@ impl<'a> Output<'a> {
         {
             let template = template_spec(kind, &record);
             let spec = self.reconcile(engine, template, view)?;
-            let name = a.get(POD_NAME).cloned().unwrap_or_else(|| view.name.clone());
+            let name = a
+                .get(POD_NAME)
+                .cloned()
+                .unwrap_or_else(|| view.name.clone());
             let pod = json!({
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -384,7 +390,11 @@ impl<'a> Output<'a> {
             m
         };
         let selector = json!({ "matchLabels": labels });
-        let replicas = self.options.replicas.map(|r| json!(r)).unwrap_or(Value::Null);
+        let replicas = self
+            .options
+            .replicas
+            .map(|r| json!(r))
+            .unwrap_or(Value::Null);
         // A controller's pods always restart; only a Job's (and a lone Pod's) may end.
         if matches!(
             workload,
@@ -398,7 +408,9 @@ impl<'a> Output<'a> {
             ));
         }
         let object = match workload {
-            WorkloadType::Pod => json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}),
+            WorkloadType::Pod => {
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+            }
             WorkloadType::Deployment => json!({
                 "apiVersion": "apps/v1", "kind": "Deployment", "metadata": object_meta,
                 "spec": {"replicas": replicas, "selector": selector,
@@ -586,8 +598,7 @@ impl<'a> Output<'a> {
                 if m.protocol == Protocol::Udp {
                     port["protocol"] = json!("UDP");
                 }
-                if let Some((name, _)) = p.named_ports.iter().find(|(_, n)| **n == container_port)
-                {
+                if let Some((name, _)) = p.named_ports.iter().find(|(_, n)| **n == container_port) {
                     port["name"] = json!(name);
                 }
                 service_ports.push(port.clone());
@@ -789,8 +800,10 @@ impl<'a> Output<'a> {
             match &se.key {
                 Some(key) => env.push(json!({"name": se.var, "valueFrom": {"secretKeyRef": {
                     "name": se.secret, "key": key, "optional": optional}}})),
-                None => env_from.push(json!({"prefix": if se.var.is_empty() { Value::Null } else { json!(se.var) },
-                    "secretRef": {"name": se.secret, "optional": optional}})),
+                None => env_from.push(
+                    json!({"prefix": if se.var.is_empty() { Value::Null } else { json!(se.var) },
+                    "secretRef": {"name": se.secret, "optional": optional}}),
+                ),
             }
         }
         c["env"] = json!(env);
@@ -847,7 +860,10 @@ impl<'a> Output<'a> {
             if let MountKind::Volume { name } = &m.kind {
                 self.references.insert((
                     "PersistentVolumeClaim".into(),
-                    pod.spec.namespace.clone().unwrap_or_else(|| "default".into()),
+                    pod.spec
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".into()),
                     name.clone(),
                 ));
             }
@@ -861,7 +877,9 @@ impl<'a> Output<'a> {
                 mount["readOnly"] = json!(true);
             }
             if m.chown {
-                self.note(format!("{who}: the :U chown of {dest} has no Kubernetes form"));
+                self.note(format!(
+                    "{who}: the :U chown of {dest} has no Kubernetes form"
+                ));
             }
             mounts.push(mount);
         }
@@ -1051,9 +1069,7 @@ impl<'a> Output<'a> {
 
     /// A named volume as a claim: as played, or a minimal one.
     fn claim(&mut self, engine: &mut Engine, ns: &str, name: &str) -> Result<(), miette::Report> {
-        if let Some(record) =
-            engine.kube_record(&played_kind("PersistentVolumeClaim"), ns, name)?
-        {
+        if let Some(record) = engine.kube_record(&played_kind("PersistentVolumeClaim"), ns, name)? {
             self.push(record);
             return Ok(());
         }
@@ -1141,8 +1157,10 @@ impl<'a> Output<'a> {
                        "data": text, "binaryData": bytes})
             }
             DataKind::Secret => {
-                let encoded: Map<String, Value> =
-                    data.iter().map(|(k, v)| (k.clone(), json!(b64(v)))).collect();
+                let encoded: Map<String, Value> = data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(b64(v))))
+                    .collect();
                 json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata,
                        "type": meta["type"].clone(), "data": encoded})
             }

@@ -737,8 +737,13 @@ fn build_plan(checked: &Checked, options: &PlayOptions) -> Plan {
                 }
                 let mut meta = meta_json(&cm.metadata);
                 // Which keys were declared binary, so generate writes them back as such.
-                meta["binaryKeys"] =
-                    serde_json::json!(cm.binary_data.iter().flatten().map(|(k, _)| k).collect::<Vec<_>>());
+                meta["binaryKeys"] = serde_json::json!(
+                    cm.binary_data
+                        .iter()
+                        .flatten()
+                        .map(|(k, _)| k)
+                        .collect::<Vec<_>>()
+                );
                 plan.config_maps.push((
                     ns,
                     cm.metadata.name.clone().unwrap_or_default(),

@@ -268,8 +268,20 @@ fn generated_plain_pod_plays_back_to_the_same_yaml() {
     let fx = setup();
     fx.ok(&["pod", "create", "--name", "echo", "--label", "app=echo"]);
     fx.ok(&[
-        "create", "--pod", "echo", "--name", "echo-srv", "-e", "A=1", "-v", "/tmp:/t:ro",
-        "--memory", "64m", "{img}", "sleep", "300",
+        "create",
+        "--pod",
+        "echo",
+        "--name",
+        "echo-srv",
+        "-e",
+        "A=1",
+        "-v",
+        "/tmp:/t:ro",
+        "--memory",
+        "64m",
+        "{img}",
+        "sleep",
+        "300",
     ]);
     let (first, _) = generate(&fx, &["echo"]);
     fx.ok(&["pod", "rm", "-f", "echo"]);
@@ -283,10 +295,19 @@ fn generated_plain_pod_plays_back_to_the_same_yaml() {
 fn type_and_service_wrap_a_pod() {
     let fx = setup();
     fx.ok(&["pod", "create", "--name", "web", "-p", "127.0.0.1:30092:80"]);
-    fx.ok(&["create", "--pod", "web", "--name", "web-srv", "{img}", "httpd", "-f"]);
+    fx.ok(&[
+        "create", "--pod", "web", "--name", "web-srv", "{img}", "httpd", "-f",
+    ]);
     let (yaml, _) = generate(
         &fx,
-        &["web", "--type", "deployment", "--replicas", "3", "--service"],
+        &[
+            "web",
+            "--type",
+            "deployment",
+            "--replicas",
+            "3",
+            "--service",
+        ],
     );
     insta::assert_snapshot!("deployment_with_service", yaml);
     // The host port moved to the Service's nodePort: the pod does not claim it too.
@@ -294,7 +315,14 @@ fn type_and_service_wrap_a_pod() {
     assert!(!yaml.contains("hostPort"), "{yaml}");
 
     // A port outside the NodePort range stays the pod's and the Service is a ClusterIP.
-    fx.ok(&["pod", "create", "--name", "api", "-p", "127.0.0.1:8089:8080"]);
+    fx.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "api",
+        "-p",
+        "127.0.0.1:8089:8080",
+    ]);
     fx.ok(&["create", "--pod", "api", "--name", "api-srv", "{img}"]);
     let (yaml, notes) = generate(&fx, &["api", "--service"]);
     assert!(yaml.contains("hostPort: 8089"), "{yaml}");
