@@ -94,7 +94,11 @@ pub fn validate_cmd(args: ValidateArgs) -> CliResult {
     match args.output {
         Output::Text => {
             for f in &all {
-                eprintln!("{:?}", miette::Report::new(f.diagnostic.clone()));
+                let report = match sources.iter().find(|s| s.name == f.diagnostic.file()) {
+                    Some(source) => miette::Report::new(Excerpted::new(&f.diagnostic, source)),
+                    None => miette::Report::new(f.diagnostic.clone()),
+                };
+                eprintln!("{report:?}");
             }
             println!("{summary}");
         }
@@ -151,6 +155,102 @@ fn to_json(f: &Finding) -> Value {
         "help": d.help_text(),
         "pointer": d.pointer(),
     })
+}
+
+/// A diagnostic rendered from a few lines around its label rather than from the whole source:
+/// miette finds a label's line by reading the source from its start, which for hundreds of
+/// findings in a large file costs more than validating it.
+#[derive(Debug)]
+struct Excerpted {
+    inner: KubeDiagnostic,
+    excerpt: Excerpt,
+}
+
+/// Lines `first_line..` of a source (0-based), which start at byte `start` of it.
+#[derive(Debug)]
+struct Excerpt {
+    name: String,
+    text: String,
+    start: usize,
+    first_line: usize,
+}
+
+/// Lines of context kept on each side of a label (miette shows one).
+const EXCERPT_CONTEXT: usize = 3;
+
+impl Excerpted {
+    fn new(d: &KubeDiagnostic, source: &Source) -> Self {
+        let text = &*source.text;
+        let at = d.span().offset().min(text.len());
+        let end = (at + d.span().len()).min(text.len());
+        let start = text[..at]
+            .rmatch_indices('\n')
+            .nth(EXCERPT_CONTEXT)
+            .map_or(0, |(i, _)| i + 1);
+        let stop = text[end..]
+            .match_indices('\n')
+            .nth(EXCERPT_CONTEXT)
+            .map_or(text.len(), |(i, _)| end + i);
+        // The diagnostic knows its own line; count back from it.
+        let above = text[start..at].matches('\n').count();
+        Excerpted {
+            inner: d.clone(),
+            excerpt: Excerpt {
+                name: source.name.clone(),
+                text: text[start..stop].to_string(),
+                start,
+                first_line: (d.line() - 1).saturating_sub(above),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Excerpted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for Excerpted {}
+
+impl miette::Diagnostic for Excerpted {
+    fn severity(&self) -> Option<miette::Severity> {
+        self.inner.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.help()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.inner.labels()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.excerpt)
+    }
+}
+
+impl miette::SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let local =
+            miette::SourceSpan::from((span.offset().saturating_sub(self.start), span.len()));
+        let inner = self
+            .text
+            .read_span(&local, context_lines_before, context_lines_after)?;
+        let shown =
+            miette::SourceSpan::from((inner.span().offset() + self.start, inner.span().len()));
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            shown,
+            inner.line() + self.first_line,
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
 }
 
 #[derive(Debug, clap::Args)]
