@@ -64,6 +64,9 @@ pub struct Source {
     pub name: String,
     pub text: Arc<str>,
     spans: OnceLock<Vec<DocSpans>>,
+    /// Byte offsets where each line starts, built on the first position asked for, so a
+    /// file with many diagnostics is scanned once, not once per diagnostic.
+    line_starts: OnceLock<Vec<usize>>,
 }
 
 impl fmt::Debug for Source {
@@ -82,6 +85,7 @@ impl Source {
             name: name.into(),
             text: text.into(),
             spans: OnceLock::new(),
+            line_starts: OnceLock::new(),
         }
     }
 
@@ -164,25 +168,29 @@ impl Source {
         self.spans.get_or_init(|| index_spans(&self.text))
     }
 
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     fn line_col_at(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset);
-        let before = &self.text[..offset];
-        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        let starts = self.line_starts();
+        let line = starts.partition_point(|&s| s <= offset);
+        let line_start = starts[line - 1];
+        (line, self.text[line_start..offset].chars().count() + 1)
     }
 
     /// Byte offset of a 1-based line and character column (as reported by the YAML parser).
     fn offset_of(&self, line: usize, column: usize) -> usize {
         let text = &*self.text;
-        let mut start = 0;
-        for _ in 1..line {
-            match text[start..].find('\n') {
-                Some(i) => start += i + 1,
-                None => return text.len(),
-            }
-        }
+        let Some(&start) = self.line_starts().get(line.max(1) - 1) else {
+            return text.len();
+        };
         let rest = &text[start..];
         let col = rest
             .char_indices()
