@@ -178,7 +178,7 @@ pub fn inspect(docs: &[Document], strict: bool) -> Findings {
                 }
                 ("StatefulSet", &s.metadata)
             }
-            other => match meta_of(other) {
+            other => match other.metadata() {
                 Some(meta) => (other.kind(), meta),
                 None => continue,
             },
@@ -224,24 +224,6 @@ fn ns(meta: &ObjectMeta) -> String {
 
 fn name(meta: &ObjectMeta) -> String {
     meta.name.clone().unwrap_or_default()
-}
-
-fn meta_of(object: &Object) -> Option<&ObjectMeta> {
-    Some(match object {
-        Object::Pod(o) => &o.metadata,
-        Object::Deployment(o) => &o.metadata,
-        Object::ReplicaSet(o) => &o.metadata,
-        Object::StatefulSet(o) => &o.metadata,
-        Object::DaemonSet(o) => &o.metadata,
-        Object::Job(o) => &o.metadata,
-        Object::CronJob(o) => &o.metadata,
-        Object::Service(o) => &o.metadata,
-        Object::ConfigMap(o) => &o.metadata,
-        Object::Secret(o) => &o.metadata,
-        Object::PersistentVolumeClaim(o) => &o.metadata,
-        Object::Namespace(o) => &o.metadata,
-        Object::Other { .. } => return None,
-    })
 }
 
 /// DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric, at
