@@ -680,6 +680,23 @@ fn check_pod_spec(
             );
         }
     }
+    if value.pointer("/dnsConfig/options").is_some() {
+        c.warn(
+            &format!("{at}/dnsConfig/options"),
+            "dnsConfig.options is not honoured (resolv.conf gets the nameservers and searches)",
+        );
+    }
+    for (i, v) in spec.volumes.iter().flatten().enumerate() {
+        if let Some(e) = &v.empty_dir
+            && e.size_limit.is_some()
+            && e.medium.as_deref() != Some("Memory")
+        {
+            c.warn(
+                &format!("{at}/volumes/{i}/emptyDir/sizeLimit"),
+                "sizeLimit of a disk-backed emptyDir is not enforced (with medium: Memory it is)",
+            );
+        }
+    }
     // Without `containers` at all, the schema has said so.
     if spec.containers.is_empty() && value.get("containers").is_some() {
         c.error(
@@ -843,6 +860,17 @@ fn check_pod_spec(
                 c.warn(
                     &format!("{cat}/{field}"),
                     format!("{field} is not honoured yet"),
+                );
+            }
+        }
+        let limits = cvalue
+            .pointer("/resources/limits")
+            .and_then(Value::as_object);
+        for key in limits.into_iter().flat_map(|l| l.keys()) {
+            if key != "cpu" && key != "memory" {
+                c.warn(
+                    &format!("{cat}/resources/limits/{}", escape_pointer(key)),
+                    format!("resources.limits.{key} is not enforced (cpu and memory are)"),
                 );
             }
         }
@@ -1065,5 +1093,29 @@ mod tests {
         assert!(is_label_value(""));
         assert!(is_label_value("v1.2_3"));
         assert!(!is_label_value("-x"));
+    }
+
+    #[test]
+    fn settings_play_cannot_enforce_are_warned_about_at_their_line() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: w\nspec:\n  dnsConfig:\n    options:\n    - name: ndots\n      value: \"2\"\n  containers:\n  - name: c\n    image: busybox\n    resources:\n      limits:\n        ephemeral-storage: 1Gi\n        memory: 10Mi\n  volumes:\n  - name: v\n    emptyDir:\n      sizeLimit: 1Gi\n  - name: m\n    emptyDir:\n      medium: Memory\n      sizeLimit: 1Gi\n";
+        let source = std::sync::Arc::new(super::super::yaml::Source::new("w.yaml", text));
+        let docs = super::super::yaml::parse(&[source]).unwrap();
+        let (_, warnings) = check(&docs, false, None).unwrap();
+        let got: Vec<(usize, String)> = warnings
+            .iter()
+            .map(|w| (w.line(), w.message().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (7, "dnsConfig.options is not honoured (resolv.conf gets the nameservers and searches)".to_string()),
+                (20, "sizeLimit of a disk-backed emptyDir is not enforced (with medium: Memory it is)".to_string()),
+                (15, "resources.limits.ephemeral-storage is not enforced (cpu and memory are)".to_string()),
+            ]
+        );
+        assert!(
+            check(&docs, true, None).is_err(),
+            "--strict makes them errors"
+        );
     }
 }
