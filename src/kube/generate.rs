@@ -1246,7 +1246,7 @@ impl<'a> Output<'a> {
         }
         let mut ports = Vec::new();
         let mut node_ports = BTreeSet::new();
-        for (i, p) in candidate.ports.iter().enumerate() {
+        for p in &candidate.ports {
             let container_port = p["containerPort"].as_u64().unwrap_or_default();
             let protocol = p["protocol"].as_str().unwrap_or("TCP");
             let mut port = json!({
@@ -1267,7 +1267,6 @@ impl<'a> Output<'a> {
                     ));
                 }
             }
-            let _ = i;
             ports.push(port);
         }
         let node_port = !node_ports.is_empty();
