@@ -44,7 +44,8 @@ pub struct ApplyArgs {
     /// first NAME).
     #[arg(long, value_name = "NAME")]
     prune_set: Option<String>,
-    /// Wait until Deployments, StatefulSets and DaemonSets are rolled out and Pods are ready.
+    /// Wait until Deployments, StatefulSets, DaemonSets and ReplicaSets are rolled out, Pods are
+    /// ready and Jobs are complete.
     #[arg(long)]
     wait: bool,
     /// How long --wait waits, e.g. 90s or 5m (default 5m).

@@ -596,9 +596,9 @@ impl Cluster {
     }
 
     /// Waits until every applied Deployment, StatefulSet, DaemonSet and ReplicaSet is rolled
-    /// out and every Pod is ready (or has succeeded), polling with GET; returns one line per
-    /// object. A Pod that failed, or the deadline, ends the wait with an error naming what was
-    /// still not ready and why.
+    /// out, every Pod is ready (or has succeeded) and every Job is complete, polling with GET;
+    /// returns one line per object. A Pod or Job that failed, or the deadline, ends the wait
+    /// with an error naming what was still not ready and why.
     pub fn wait(
         &self,
         report: &ApplyReport,
@@ -791,20 +791,22 @@ enum Readiness {
     Failed(String),
 }
 
-/// Jobs and CronJobs run to completion on their own time; `--wait` does not hold for them.
+/// CronJobs start their Jobs on a schedule, so there is nothing to wait for at apply time.
 fn waits_for(kind: &str) -> bool {
     matches!(
         kind,
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Pod"
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Pod" | "Job"
     )
 }
 
-/// kubectl's `rollout status` rules, read from the object's status.
+/// kubectl's `rollout status` rules, read from the object's status; a Job is done as
+/// `kubectl wait --for=condition=complete` sees it.
 fn readiness(kind: &str, object: &Value) -> Readiness {
     let int = |ptr: &str| object.pointer(ptr).and_then(Value::as_i64);
     let generation = int("/metadata/generation").unwrap_or(0);
     let observed = int("/status/observedGeneration").unwrap_or(0);
-    if kind != "Pod" && observed < generation {
+    // Pods and Jobs have no observedGeneration: their status is about runs, not a rollout.
+    if !matches!(kind, "Pod" | "Job") && observed < generation {
         return Readiness::Waiting(format!(
             "the controller has not seen generation {generation} yet"
         ));
@@ -864,6 +866,29 @@ fn readiness(kind: &str, object: &Value) -> Readiness {
                 Readiness::Ready("rolled out")
             }
         }
+        "Job" => {
+            // A Job that failed stays failed (its pods are not retried past the backoff
+            // limit or the deadline), so there is no point waiting on.
+            if let Some(c) = true_condition(object, "Failed") {
+                let text = |key: &str| c.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+                return Readiness::Failed(
+                    text("message")
+                        .or_else(|| text("reason"))
+                        .unwrap_or("the job failed")
+                        .to_string(),
+                );
+            }
+            if true_condition(object, "Complete").is_some() {
+                return Readiness::Ready("complete");
+            }
+            // Without completions, the first pod that succeeds completes the Job.
+            let wanted = int("/spec/completions").unwrap_or(1);
+            let succeeded = int("/status/succeeded").unwrap_or(0);
+            let active = int("/status/active").unwrap_or(0);
+            Readiness::Waiting(format!(
+                "{succeeded} of {wanted} completions succeeded, {active} pods active"
+            ))
+        }
         _ => match object.pointer("/status/phase").and_then(Value::as_str) {
             Some("Succeeded") => Readiness::Ready("succeeded"),
             Some("Failed") => Readiness::Failed(
@@ -883,6 +908,11 @@ fn readiness(kind: &str, object: &Value) -> Readiness {
             },
         },
     }
+}
+
+/// The condition of this type when its status is `True`.
+fn true_condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    condition(object, type_).filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
 }
 
 fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
@@ -1038,6 +1068,54 @@ mod tests {
             readiness("Pod", &failed),
             Readiness::Failed("OOMKilled".into())
         );
+    }
+
+    #[test]
+    fn jobs_are_done_when_complete_and_fail_at_once_when_failed() {
+        // Jobs report no observedGeneration; a generation alone must not keep them waiting.
+        let job = |status: Value| json!({"metadata": {"generation": 1}, "spec": {"completions": 3}, "status": status});
+        assert_eq!(
+            readiness("Job", &job(json!({"active": 2, "succeeded": 1}))),
+            Readiness::Waiting("1 of 3 completions succeeded, 2 pods active".into())
+        );
+        assert_eq!(
+            readiness(
+                "Job",
+                &json!({"metadata": {"generation": 1}, "spec": {}, "status": {}})
+            ),
+            Readiness::Waiting("0 of 1 completions succeeded, 0 pods active".into())
+        );
+        let complete = job(json!({"succeeded": 3, "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True"},
+            {"type": "Complete", "status": "True"}
+        ]}));
+        assert_eq!(readiness("Job", &complete), Readiness::Ready("complete"));
+        let not_yet =
+            job(json!({"succeeded": 2, "conditions": [{"type": "Complete", "status": "False"}]}));
+        assert!(matches!(readiness("Job", &not_yet), Readiness::Waiting(_)));
+        let failed = job(json!({"failed": 3, "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"},
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "Job has reached the specified backoff limit"}
+        ]}));
+        assert_eq!(
+            readiness("Job", &failed),
+            Readiness::Failed("Job has reached the specified backoff limit".into())
+        );
+        let failed_without_message = job(json!({"conditions": [
+            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
+        ]}));
+        assert_eq!(
+            readiness("Job", &failed_without_message),
+            Readiness::Failed("DeadlineExceeded".into())
+        );
+    }
+
+    #[test]
+    fn wait_holds_for_jobs_but_not_cronjobs() {
+        assert!(waits_for("Job"));
+        assert!(!waits_for("CronJob"));
+        assert!(!waits_for("ConfigMap"));
     }
 
     #[test]

@@ -39,9 +39,13 @@ pub enum Auth {
 /// When workloads report ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
-    /// Deployments and Pods report ready this long after the write that changed their spec.
+    /// Deployments and Pods report ready, and Jobs complete, this long after the write that
+    /// changed their spec.
     After(Duration),
-    /// Their status never says ready.
+    /// Jobs report failed (backoff limit exceeded) this long after the write that changed
+    /// their spec; Deployments and Pods never report ready.
+    Fail(Duration),
+    /// Their status never says ready; Jobs keep running.
     Never,
 }
 
@@ -565,23 +569,68 @@ fn route(shared: &Shared, req: &Request) -> (u16, Value) {
     }
 }
 
+/// What the real server lists beside a resource's name: its short names, whether it is in
+/// the `all` category, and whether it has a `status` subresource (the other subresources,
+/// `scale`, `log`, `exec`, ..., are left out: apply uses none).
+fn listing(plural: &str) -> (&'static [&'static str], bool, bool) {
+    match plural {
+        "namespaces" => (&["ns"], false, true),
+        "configmaps" => (&["cm"], false, false),
+        "secrets" => (&[], false, false),
+        "persistentvolumeclaims" => (&["pvc"], false, true),
+        "services" => (&["svc"], true, true),
+        "pods" => (&["po"], true, true),
+        "deployments" => (&["deploy"], true, true),
+        "replicasets" => (&["rs"], true, true),
+        "statefulsets" => (&["sts"], true, true),
+        "daemonsets" => (&["ds"], true, true),
+        "jobs" => (&[], true, true),
+        "cronjobs" => (&["cj"], true, true),
+        other => panic!("no discovery listing for {other}"),
+    }
+}
+
 fn resource_list(group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
     for r in RESOURCES.iter().filter(|r| r.0 == group && r.1 == version) {
-        resources.push(json!({
+        let (short_names, in_all, has_status) = listing(r.2);
+        // Namespaces are deleted one by one (their contents go with them): no deletecollection.
+        let verbs: Vec<&str> = [
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+        .into_iter()
+        .filter(|v| !(r.2 == "namespaces" && *v == "deletecollection"))
+        .collect();
+        let mut resource = json!({
             "name": r.2,
             "singularName": r.3.to_ascii_lowercase(),
             "namespaced": r.4,
             "kind": r.3,
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
-        }));
-        resources.push(json!({
-            "name": format!("{}/status", r.2),
-            "singularName": "",
-            "namespaced": r.4,
-            "kind": r.3,
-            "verbs": ["get", "patch", "update"],
-        }));
+            "verbs": verbs,
+        });
+        if !short_names.is_empty() {
+            resource["shortNames"] = json!(short_names);
+        }
+        if in_all {
+            resource["categories"] = json!(["all"]);
+        }
+        resources.push(resource);
+        if has_status {
+            resources.push(json!({
+                "name": format!("{}/status", r.2),
+                "singularName": "",
+                "namespaced": r.4,
+                "kind": r.3,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
     }
     let group_version = if group.is_empty() {
         version.to_string()
@@ -665,7 +714,7 @@ fn object_route(
     let mut state = shared.state.lock().unwrap();
     match (req.method.as_str(), name) {
         ("GET", Some(name)) => match state.objects.get(&key(resource, namespace, name)) {
-            Some(stored) => (200, with_status(stored, resource)),
+            Some(stored) => (200, with_status(stored, resource, shared.readiness)),
             None => not_found(resource, name),
         },
         ("GET", None) => {
@@ -689,7 +738,7 @@ fn object_route(
                     })
                 })
                 .map(|(_, s)| {
-                    let mut item = with_status(s, resource);
+                    let mut item = with_status(s, resource, shared.readiness);
                     // Items of a typed list carry no kind or apiVersion.
                     if let Some(map) = item.as_object_mut() {
                         map.remove("kind");
@@ -812,9 +861,11 @@ fn object_route(
 }
 
 /// The object as a GET returns it: workloads with the status they have reached by now.
-fn with_status(stored: &Stored, resource: &Resource) -> Value {
+fn with_status(stored: &Stored, resource: &Resource, readiness: Readiness) -> Value {
     let mut object = stored.object.clone();
-    let ready = stored.ready_at.is_some_and(|t| Instant::now() >= t);
+    let reached = stored.ready_at.is_some_and(|t| Instant::now() >= t);
+    let fails = matches!(readiness, Readiness::Fail(_));
+    let ready = reached && !fails;
     let generation = object["metadata"]["generation"].clone();
     match resource.3 {
         "Deployment" => {
@@ -835,9 +886,47 @@ fn with_status(stored: &Stored, resource: &Resource) -> Value {
                 json!({"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]})
             };
         }
+        "Job" => object["status"] = job_status(&object, reached, fails),
         _ => {}
     }
     object
+}
+
+/// A Job's status as the Job controller writes it (no observedGeneration): running, complete
+/// (Kubernetes 1.31+ sets SuccessCriteriaMet before Complete), or failed past its backoff
+/// limit (FailureTarget, then Failed).
+fn job_status(job: &Value, finished: bool, fails: bool) -> Value {
+    let start = "2025-01-01T00:00:00Z";
+    let condition = |type_: &str, reason: &str, message: &str| {
+        json!({"type": type_, "status": "True", "lastProbeTime": start,
+               "lastTransitionTime": start, "reason": reason, "message": message})
+    };
+    let completions = job["spec"]["completions"].as_i64().unwrap_or(1);
+    let parallelism = job["spec"]["parallelism"].as_i64().unwrap_or(1);
+    let backoff_limit = job["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+    let mut status = json!({"startTime": start, "terminating": 0, "uncountedTerminatedPods": {}});
+    if !finished {
+        status["active"] = json!(parallelism.min(completions));
+        status["ready"] = json!(0);
+    } else if fails {
+        let message = "Job has reached the specified backoff limit";
+        status["failed"] = json!(backoff_limit + 1);
+        status["ready"] = json!(0);
+        status["conditions"] = json!([
+            condition("FailureTarget", "BackoffLimitExceeded", message),
+            condition("Failed", "BackoffLimitExceeded", message),
+        ]);
+    } else {
+        let message = "Reached expected number of succeeded pods";
+        status["succeeded"] = json!(completions);
+        status["ready"] = json!(0);
+        status["completionTime"] = json!(start);
+        status["conditions"] = json!([
+            condition("SuccessCriteriaMet", "CompletionsReached", message),
+            condition("Complete", "CompletionsReached", message),
+        ]);
+    }
+    status
 }
 
 /// Fields that identify the object rather than belong to a manager.
@@ -1096,8 +1185,10 @@ fn server_side_apply(
     }
     let ready_at = match (readiness, spec_changed) {
         (Readiness::Never, _) => None,
-        (Readiness::After(delay), true) => Some(Instant::now() + delay),
-        (Readiness::After(_), false) => state.objects.get(&k).and_then(|s| s.ready_at),
+        (Readiness::After(delay) | Readiness::Fail(delay), true) => Some(Instant::now() + delay),
+        (Readiness::After(_) | Readiness::Fail(_), false) => {
+            state.objects.get(&k).and_then(|s| s.ready_at)
+        }
     };
     state.objects.insert(
         k,

@@ -2,11 +2,14 @@
 //! client certificate and an exec plugin, merged KUBECONFIG files and `--context`, the
 //! context's namespace, dependency order, the server-side apply wire format, the
 //! created/unchanged/configured report, dry runs, conflicts and invalid objects shown at their
-//! file and line, prune, and wait.
+//! file and line, prune, wait (rollouts, Pods, Jobs), and every kind `kube play` understands
+//! sent to the path the real API server serves it at.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -93,6 +96,103 @@ const APP_PATHS: [&str; 6] = [
     "/api/v1/namespaces/shop/services/web",
     "/apis/apps/v1/namespaces/shop/deployments/web",
 ];
+
+/// Each kind apply handles: where a real API server serves it (`/api/v1` for the core group,
+/// `/apis/GROUP/VERSION` otherwise), its resource's plural, and its rank in the apply order
+/// (what others refer to first).
+const KIND_PATHS: [(&str, &str, &str, u8); 12] = [
+    ("Namespace", "/api/v1", "namespaces", 0),
+    ("ConfigMap", "/api/v1", "configmaps", 1),
+    ("Secret", "/api/v1", "secrets", 2),
+    (
+        "PersistentVolumeClaim",
+        "/api/v1",
+        "persistentvolumeclaims",
+        3,
+    ),
+    ("Service", "/api/v1", "services", 4),
+    ("Pod", "/api/v1", "pods", 5),
+    ("Deployment", "/apis/apps/v1", "deployments", 5),
+    ("ReplicaSet", "/apis/apps/v1", "replicasets", 5),
+    ("StatefulSet", "/apis/apps/v1", "statefulsets", 5),
+    ("DaemonSet", "/apis/apps/v1", "daemonsets", 5),
+    ("Job", "/apis/batch/v1", "jobs", 5),
+    ("CronJob", "/apis/batch/v1", "cronjobs", 5),
+];
+
+fn kind_path(kind: &str) -> &'static (&'static str, &'static str, &'static str, u8) {
+    KIND_PATHS
+        .iter()
+        .find(|k| k.0 == kind)
+        .unwrap_or_else(|| panic!("kube apply handles no {kind}"))
+}
+
+/// The path a real API server serves `object` at (namespaced objects without a namespace are
+/// in `default`, the namespace of the test's context).
+fn object_path(object: &Value) -> String {
+    let kind = object["kind"].as_str().unwrap();
+    let name = object["metadata"]["name"].as_str().unwrap();
+    let (_, prefix, plural, _) = kind_path(kind);
+    if kind == "Namespace" {
+        format!("{prefix}/{plural}/{name}")
+    } else {
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default");
+        format!("{prefix}/namespaces/{ns}/{plural}/{name}")
+    }
+}
+
+/// The objects of a manifest file, read as apply reads them (`0644` is octal).
+fn objects_of(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let source = ::oxpod::kube::yaml::Source::new(path.to_string(), text);
+    ::oxpod::kube::yaml::parse(&[Arc::new(source)])
+        .unwrap_or_else(|e| panic!("{path}: {}", e.one_line()))
+        .into_iter()
+        .map(|d| d.value)
+        .collect()
+}
+
+const TEST_IMAGE: &str = "registry.example/busybox:1.36";
+
+/// A Job that needs three completions, two at a time.
+const JOB: &str = "\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: thumbnails
+spec:
+  completions: 3
+  parallelism: 2
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: render
+        image: registry.example/busybox:1.36
+        command: [sh, -c, echo rendering]
+";
+
+/// A CronJob: applied like the other kinds, never waited for (it runs on its schedule).
+const CRONJOB: &str = "\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+spec:
+  schedule: \"0 3 * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: report
+            image: registry.example/busybox:1.36
+            command: [sh, -c, echo report]
+";
 
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
@@ -913,4 +1013,195 @@ fn kube_apply_names_applies_what_runs_here() {
     // Shaping flags without NAME are refused: YAML is applied as written.
     let err = failed(&apply(&fx.env, &kc, &["-f", &file, "--replicas", "3"]));
     assert!(err.contains("--type, --replicas and --service"), "{err}");
+}
+
+#[test]
+fn kube_apply_every_kind_play_understands_goes_to_its_api_path() {
+    let c = token_cluster(Readiness::Never);
+    // The round-trip fixtures (every kind play makes), then a CronJob and the Namespace the
+    // fixtures' `shop` objects live in, last: the server refuses objects of a namespace that
+    // does not exist, so they land only if apply sends the Namespace first.
+    let dir = c.env.dir().join("roundtrip");
+    std::fs::create_dir(&dir).unwrap();
+    let mut files = Vec::new();
+    for fixture in crate::kube::fixture_files("kube/roundtrip") {
+        let text = std::fs::read_to_string(&fixture)
+            .unwrap()
+            .replace("IMAGE", TEST_IMAGE);
+        let copy = dir.join(fixture.file_name().unwrap());
+        std::fs::write(&copy, text).unwrap();
+        files.push(copy.display().to_string());
+    }
+    assert!(files.len() >= 34, "{} fixtures", files.len());
+    let own = write(
+        c.env.dir(),
+        "own.yaml",
+        &format!("{CRONJOB}---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"),
+    );
+    files.push(own.clone());
+    let objects: Vec<Value> = files.iter().flat_map(|f| objects_of(f)).collect();
+    let kinds: BTreeSet<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    let all: BTreeSet<&str> = KIND_PATHS.iter().map(|k| k.0).collect();
+    assert_eq!(kinds, all, "every kind apply handles is in the input");
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["metadata"]["namespace"] == "shop" && o["kind"] != "Namespace"),
+        "objects in the shop namespace"
+    );
+    let expected: BTreeSet<String> = objects.iter().map(object_path).collect();
+    assert_eq!(expected.len(), objects.len(), "one path per object");
+
+    let dir_arg = dir.display().to_string();
+    let lines = ok(&apply(&c.env, &c.kubeconfig, &["-f", &dir_arg, "-f", &own]));
+    assert_eq!(lines.len(), objects.len(), "{lines:?}");
+    assert!(lines.iter().all(|l| l.ends_with(" created")), "{lines:?}");
+
+    let patches = c.server.requests_of("PATCH");
+    let sent: BTreeSet<String> = patches.iter().map(|p| p.path.clone()).collect();
+    assert_eq!(sent, expected, "the paths of the real API server");
+    assert_eq!(patches.len(), objects.len(), "one PATCH per object");
+    for p in &patches {
+        assert_eq!(p.status, 201, "{} {}", p.path, p.body);
+        assert_eq!(
+            p.content_type.as_deref(),
+            Some("application/apply-patch+yaml"),
+            "{}",
+            p.path
+        );
+        assert_eq!(
+            p.query,
+            [("fieldManager".to_string(), "oxpod".to_string())],
+            "{}",
+            p.path
+        );
+    }
+    // Dependency order: the kinds others refer to come first.
+    let ranks: Vec<u8> = patches
+        .iter()
+        .map(|p| kind_path(p.json()["kind"].as_str().unwrap()).3)
+        .collect();
+    assert!(ranks.is_sorted(), "apply order by kind: {ranks:?}");
+    assert_eq!(patches[0].path, "/api/v1/namespaces/shop");
+
+    // The server holds each object as written, with the apply labels.
+    for object in &objects {
+        let path = object_path(object);
+        let stored = c
+            .server
+            .object(&path)
+            .unwrap_or_else(|| panic!("{path} not stored: {:?}", c.server.names()));
+        for (key, value) in object.as_object().unwrap() {
+            if key != "metadata" {
+                assert_eq!(&stored[key], value, "{path}: {key}");
+            }
+        }
+        let meta = &stored["metadata"];
+        assert_eq!(meta["name"], object["metadata"]["name"], "{path}");
+        if let Some(labels) = object["metadata"]["labels"].as_object() {
+            for (k, v) in labels {
+                assert_eq!(&meta["labels"][k], v, "{path}: label {k}");
+            }
+        }
+        assert_eq!(meta["labels"][MANAGER_LABEL], "oxpod", "{path}");
+        assert_eq!(meta["labels"][SET_LABEL], "roundtrip", "{path}");
+        if let Some(annotations) = object["metadata"]["annotations"].as_object() {
+            for (k, v) in annotations {
+                assert_eq!(&meta["annotations"][k], v, "{path}: annotation {k}");
+            }
+        }
+    }
+
+    // Applied again, every object is read back over the wire (GET) and found unchanged.
+    c.server.clear_requests();
+    let lines = ok(&apply(&c.env, &c.kubeconfig, &["-f", &dir_arg, "-f", &own]));
+    assert_eq!(lines.len(), objects.len(), "{lines:?}");
+    assert!(lines.iter().all(|l| l.ends_with(" unchanged")), "{lines:?}");
+    let read: BTreeSet<String> = c
+        .server
+        .requests_of("GET")
+        .into_iter()
+        .filter(|r| r.status == 200 && expected.contains(&r.path))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(read, expected, "every object read back");
+}
+
+#[test]
+fn kube_apply_wait_holds_until_a_job_completes() {
+    let c = token_cluster(Readiness::After(Duration::from_millis(1500)));
+    let file = write(c.env.dir(), "batch.yaml", &format!("{JOB}---\n{CRONJOB}"));
+    let started = Instant::now();
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "--wait", "--timeout", "30s"],
+    );
+    assert_eq!(
+        ok(&out),
+        [
+            "job.batch/thumbnails created",
+            "cronjob.batch/nightly-report created",
+            "job.batch/thumbnails complete"
+        ]
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let gets = |path: &str| {
+        c.server
+            .requests_of("GET")
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    };
+    let polls = gets("/apis/batch/v1/namespaces/default/jobs/thumbnails");
+    assert!(polls >= 3, "one GET before the apply, then polls: {polls}");
+    assert_eq!(
+        gets("/apis/batch/v1/namespaces/default/cronjobs/nightly-report"),
+        1,
+        "a CronJob is read before its apply and not waited for"
+    );
+}
+
+#[test]
+fn kube_apply_wait_fails_at_once_with_a_failed_jobs_message() {
+    let c = token_cluster(Readiness::Fail(Duration::from_millis(500)));
+    let file = write(c.env.dir(), "job.yaml", JOB);
+    let started = Instant::now();
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "--wait", "--timeout", "60s"],
+    );
+    let err = failed(&out);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no waiting on past the failure: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(stdout(&out).trim(), "job.batch/thumbnails created");
+    assert!(
+        err.contains("job.batch/thumbnails failed: Job has reached the specified backoff limit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kube_apply_wait_times_out_on_a_running_job() {
+    let c = token_cluster(Readiness::Never);
+    let file = write(c.env.dir(), "job.yaml", JOB);
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "--wait", "--timeout", "2s"],
+    );
+    let err = failed(&out);
+    assert!(
+        err.contains(
+            "timed out after 2s waiting for job.batch/thumbnails: 0 of 3 completions succeeded, 2 pods active"
+        ),
+        "{err}"
+    );
 }
