@@ -350,6 +350,15 @@ impl<'a> Output<'a> {
                 add_hosts: view.spec.add_hosts.clone(),
                 dns: view.spec.dns.clone(),
                 dns_search: view.spec.dns_search.clone(),
+                // A lone container's labels and annotations are its pod's in Kubernetes.
+                labels: view.spec.labels.clone(),
+                annotations: view
+                    .spec
+                    .annotations
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("io.oxpod."))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 ..spec::PodSpec::default()
             },
             containers: vec![view.clone()],
@@ -843,7 +852,12 @@ impl<'a> Output<'a> {
                     kube_name(&format!("host{}", source.display())),
                     json!({"hostPath": {"path": source.display().to_string()}}),
                 ),
-                MountKind::Tmpfs { size, .. } => {
+                MountKind::Tmpfs { size, mode, flags } => {
+                    if mode.is_some() || !flags.is_empty() {
+                        self.note(format!(
+                            "{who}: the mode and mount options of the tmpfs at {dest} have no Kubernetes form"
+                        ));
+                    }
                     let mut e = json!({"medium": "Memory"});
                     if let Some(size) = size {
                         e["sizeLimit"] = json!(quantity_of_bytes(*size));
@@ -1025,8 +1039,9 @@ impl<'a> Output<'a> {
         }
         let own_annotations: Vec<&String> = s
             .annotations
-            .keys()
-            .filter(|k| !k.starts_with("io.oxpod."))
+            .iter()
+            .filter(|(k, v)| !k.starts_with("io.oxpod.") && pod.spec.annotations.get(*k) != Some(v))
+            .map(|(k, _)| k)
             .collect();
         if !own_annotations.is_empty() {
             self.note(format!(
@@ -1058,6 +1073,11 @@ impl<'a> Output<'a> {
         if s.pod.is_some() {
             // Inside a pod the pod's network, hosts and DNS apply; these flags were the
             // container's own.
+            if s.hostname.is_some() {
+                self.note(format!(
+                    "{who}: its own --hostname is left out; the pod's hostname applies"
+                ));
+            }
             if !s.add_hosts.is_empty() || !s.dns.is_empty() || !s.dns_search.is_empty() {
                 self.note(format!(
                     "{who}: its own --add-host/--dns settings are left out; the pod's apply"

@@ -345,12 +345,24 @@ fn a_lone_container_and_a_volume() {
         "127.0.0.1:8093:80",
         "--restart",
         "always",
+        "--label",
+        "team=a",
+        "--tmpfs",
+        "/scratch:mode=1777",
         "{img}",
         "sleep",
         "100",
     ]);
-    let (yaml, _) = generate(&fx, &["lone"]);
+    let (yaml, notes) = generate(&fx, &["lone"]);
     insta::assert_snapshot!("lone_container", yaml);
+    // A lone container's labels are its pod's; a tmpfs mode has no Kubernetes form.
+    assert!(yaml.contains("team: a"), "{yaml}");
+    assert!(
+        notes.contains(
+            "the mode and mount options of the tmpfs at /scratch have no Kubernetes form"
+        ),
+        "{notes}"
+    );
     fx.ok(&["volume", "create", "keep"]);
     let (claim, _) = generate(&fx, &["keep"]);
     assert!(claim.contains("kind: PersistentVolumeClaim"), "{claim}");
