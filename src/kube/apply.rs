@@ -842,16 +842,20 @@ fn readiness(kind: &str, object: &Value) -> Readiness {
                 Readiness::Ready("rolled out")
             }
         }
-        "StatefulSet" | "ReplicaSet" => {
+        "StatefulSet" => stateful_set(object),
+        "ReplicaSet" => {
+            // `kubectl rollout status` has no rule for ReplicaSets; this is the Deployment
+            // rule for the one ReplicaSet a Deployment rolls out.
             let wanted = int("/spec/replicas").unwrap_or(1);
-            let ready = int("/status/readyReplicas").unwrap_or(0);
-            let updated = if kind == "StatefulSet" {
-                int("/status/updatedReplicas").unwrap_or(0)
-            } else {
-                wanted
-            };
-            if ready < wanted || updated < wanted {
-                Readiness::Waiting(format!("{ready} of {wanted} replicas ready"))
+            let total = int("/status/replicas").unwrap_or(0);
+            let available = int("/status/availableReplicas").unwrap_or(0);
+            if available < wanted {
+                Readiness::Waiting(format!("{available} of {wanted} replicas available"))
+            } else if total > wanted {
+                Readiness::Waiting(format!(
+                    "{} extra replicas are pending termination",
+                    total - wanted
+                ))
             } else {
                 Readiness::Ready("rolled out")
             }
@@ -860,7 +864,15 @@ fn readiness(kind: &str, object: &Value) -> Readiness {
             let wanted = int("/status/desiredNumberScheduled").unwrap_or(0);
             let updated = int("/status/updatedNumberScheduled").unwrap_or(0);
             let available = int("/status/numberAvailable").unwrap_or(0);
-            if updated < wanted || available < wanted {
+            // OnDelete replaces a pod only when it is deleted, so waiting for updated pods
+            // could last forever (kubectl refuses to watch such a rollout).
+            let on_delete = object
+                .pointer("/spec/updateStrategy/type")
+                .and_then(Value::as_str)
+                == Some("OnDelete");
+            if !on_delete && updated < wanted {
+                Readiness::Waiting(format!("{updated} of {wanted} new pods updated"))
+            } else if available < wanted {
                 Readiness::Waiting(format!("{available} of {wanted} pods available"))
             } else {
                 Readiness::Ready("rolled out")
@@ -908,6 +920,60 @@ fn readiness(kind: &str, object: &Value) -> Readiness {
             },
         },
     }
+}
+
+/// `kubectl rollout status` for a StatefulSet: every replica ready, then the update done.
+/// The API server fills in `updateStrategy: {type: RollingUpdate, rollingUpdate: {partition:
+/// 0}}` when the manifest names no strategy; an explicit RollingUpdate without `rollingUpdate`
+/// is judged by revision instead.
+fn stateful_set(object: &Value) -> Readiness {
+    let int = |ptr: &str| object.pointer(ptr).and_then(Value::as_i64);
+    // A new StatefulSet has generation 1; observedGeneration 0 means no controller saw it.
+    if int("/status/observedGeneration").unwrap_or(0) == 0 {
+        return Readiness::Waiting("the controller has not seen it yet".into());
+    }
+    let wanted = int("/spec/replicas").unwrap_or(1);
+    let ready = int("/status/readyReplicas").unwrap_or(0);
+    let updated = int("/status/updatedReplicas").unwrap_or(0);
+    let strategy = object.pointer("/spec/updateStrategy");
+    let type_ = strategy
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("RollingUpdate");
+    if ready < wanted {
+        return Readiness::Waiting(format!("{ready} of {wanted} replicas ready"));
+    }
+    if type_ == "OnDelete" {
+        // Pods are replaced only when deleted (kubectl refuses to watch this rollout).
+        return Readiness::Ready("rolled out");
+    }
+    let rolling = strategy.and_then(|s| s.get("rollingUpdate"));
+    let defaulted = strategy.and_then(|s| s.get("type")).is_none();
+    if rolling.is_some() || defaulted {
+        // Pods below the partition keep the old revision on purpose.
+        let partition = rolling
+            .and_then(|r| r.get("partition"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let target = wanted - partition;
+        if updated < target {
+            return Readiness::Waiting(format!("{updated} of {target} new replicas updated"));
+        }
+        return Readiness::Ready("rolled out");
+    }
+    let current = object
+        .pointer("/status/currentRevision")
+        .and_then(Value::as_str);
+    let update = object
+        .pointer("/status/updateRevision")
+        .and_then(Value::as_str);
+    if current != update {
+        return Readiness::Waiting(format!(
+            "{updated} replicas at revision {}, the rolling update is not complete",
+            update.unwrap_or("unknown")
+        ));
+    }
+    Readiness::Ready("rolled out")
 }
 
 /// The condition of this type when its status is `True`.
@@ -1108,6 +1174,150 @@ mod tests {
         assert_eq!(
             readiness("Job", &failed_without_message),
             Readiness::Failed("DeadlineExceeded".into())
+        );
+    }
+
+    #[test]
+    fn stateful_sets_wait_for_ready_replicas_then_the_update_up_to_the_partition() {
+        let sts = |spec: Value, status: Value| {
+            let mut spec = spec;
+            spec["replicas"] = json!(3);
+            json!({"metadata": {"generation": 2}, "spec": spec, "status": status})
+        };
+        let full = |ready: i64, updated: i64, current: &str, update: &str| {
+            json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": ready,
+                   "currentReplicas": 3 - updated, "updatedReplicas": updated,
+                   "availableReplicas": ready, "currentRevision": current,
+                   "updateRevision": update})
+        };
+        assert_eq!(
+            readiness(
+                "StatefulSet",
+                &sts(json!({}), json!({"observedGeneration": 1}))
+            ),
+            Readiness::Waiting("the controller has not seen generation 2 yet".into())
+        );
+        let unseen = json!({"metadata": {}, "spec": {"replicas": 1}, "status": {}});
+        assert!(matches!(
+            readiness("StatefulSet", &unseen),
+            Readiness::Waiting(_)
+        ));
+        // The server's default strategy: RollingUpdate with partition 0.
+        let defaulted = json!({});
+        assert_eq!(
+            readiness("StatefulSet", &sts(defaulted.clone(), full(2, 3, "a", "b"))),
+            Readiness::Waiting("2 of 3 replicas ready".into())
+        );
+        assert_eq!(
+            readiness("StatefulSet", &sts(defaulted.clone(), full(3, 1, "a", "b"))),
+            Readiness::Waiting("1 of 3 new replicas updated".into())
+        );
+        assert_eq!(
+            readiness("StatefulSet", &sts(defaulted, full(3, 3, "b", "b"))),
+            Readiness::Ready("rolled out")
+        );
+        let partitioned =
+            json!({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}});
+        assert_eq!(
+            readiness(
+                "StatefulSet",
+                &sts(partitioned.clone(), full(3, 0, "a", "b"))
+            ),
+            Readiness::Waiting("0 of 1 new replicas updated".into())
+        );
+        assert_eq!(
+            readiness("StatefulSet", &sts(partitioned, full(3, 1, "a", "b"))),
+            Readiness::Ready("rolled out"),
+            "replicas below the partition stay at the old revision"
+        );
+        let by_revision = json!({"updateStrategy": {"type": "RollingUpdate"}});
+        assert_eq!(
+            readiness(
+                "StatefulSet",
+                &sts(by_revision.clone(), full(3, 3, "a", "b"))
+            ),
+            Readiness::Waiting(
+                "3 replicas at revision b, the rolling update is not complete".into()
+            )
+        );
+        assert_eq!(
+            readiness("StatefulSet", &sts(by_revision, full(3, 3, "b", "b"))),
+            Readiness::Ready("rolled out")
+        );
+        let on_delete = json!({"updateStrategy": {"type": "OnDelete"}});
+        assert_eq!(
+            readiness("StatefulSet", &sts(on_delete, full(3, 0, "a", "b"))),
+            Readiness::Ready("rolled out")
+        );
+    }
+
+    #[test]
+    fn replica_sets_are_ready_once_every_replica_is_available_and_no_extra_remains() {
+        let rs = |status: Value| json!({"metadata": {"generation": 1}, "spec": {"replicas": 2}, "status": status});
+        assert_eq!(
+            readiness("ReplicaSet", &rs(json!({}))),
+            Readiness::Waiting("the controller has not seen generation 1 yet".into())
+        );
+        assert_eq!(
+            readiness(
+                "ReplicaSet",
+                &rs(
+                    json!({"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "availableReplicas": 1})
+                )
+            ),
+            Readiness::Waiting("1 of 2 replicas available".into())
+        );
+        assert_eq!(
+            readiness(
+                "ReplicaSet",
+                &rs(
+                    json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "availableReplicas": 3})
+                )
+            ),
+            Readiness::Waiting("1 extra replicas are pending termination".into())
+        );
+        assert_eq!(
+            readiness(
+                "ReplicaSet",
+                &rs(
+                    json!({"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "availableReplicas": 2})
+                )
+            ),
+            Readiness::Ready("rolled out")
+        );
+    }
+
+    #[test]
+    fn daemon_sets_wait_for_updated_then_available_pods_on_every_node() {
+        let ds = |strategy: &str, status: Value| json!({"metadata": {"generation": 2}, "spec": {"updateStrategy": {"type": strategy}}, "status": status});
+        let status = |updated: i64, available: i64| {
+            json!({"observedGeneration": 2, "desiredNumberScheduled": 3,
+                   "currentNumberScheduled": 3, "numberReady": available,
+                   "updatedNumberScheduled": updated, "numberAvailable": available})
+        };
+        assert_eq!(
+            readiness(
+                "DaemonSet",
+                &ds("RollingUpdate", json!({"observedGeneration": 1}))
+            ),
+            Readiness::Waiting("the controller has not seen generation 2 yet".into())
+        );
+        assert_eq!(
+            readiness("DaemonSet", &ds("RollingUpdate", status(1, 3))),
+            Readiness::Waiting("1 of 3 new pods updated".into())
+        );
+        assert_eq!(
+            readiness("DaemonSet", &ds("RollingUpdate", status(3, 2))),
+            Readiness::Waiting("2 of 3 pods available".into())
+        );
+        assert_eq!(
+            readiness("DaemonSet", &ds("RollingUpdate", status(3, 3))),
+            Readiness::Ready("rolled out")
+        );
+        assert_eq!(
+            readiness("DaemonSet", &ds("OnDelete", status(0, 3))),
+            Readiness::Ready("rolled out"),
+            "OnDelete pods are replaced only when deleted"
         );
     }
 

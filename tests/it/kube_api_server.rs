@@ -10,7 +10,9 @@
 //! only when an apply changes the object; `generation` only when the spec changes; objects in a
 //! namespace that does not exist are refused (404), so apply order matters; a dry run persists
 //! nothing. Lists are merged atomically (the real server merges some by key); that does not
-//! change what apply sends.
+//! change what apply sends. There are no controllers or pods: a GET gives a workload the status
+//! its controller would have written by then (see [`Readiness`]), in the real field shapes,
+//! for a cluster of two nodes; the spec is stored without the server's defaults.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,11 +41,11 @@ pub enum Auth {
 /// When workloads report ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
-    /// Deployments and Pods report ready, and Jobs complete, this long after the write that
-    /// changed their spec.
+    /// Deployments, StatefulSets, ReplicaSets, DaemonSets and Pods report ready, and Jobs
+    /// complete, this long after the write that changed their spec.
     After(Duration),
     /// Jobs report failed (backoff limit exceeded) this long after the write that changed
-    /// their spec; Deployments and Pods never report ready.
+    /// their spec; the other workloads never report ready.
     Fail(Duration),
     /// Their status never says ready; Jobs keep running.
     Never,
@@ -60,6 +62,8 @@ pub struct Recorded {
     pub authorization: Option<String>,
     pub client_cert: bool,
     pub status: u16,
+    /// The body the server answered with (for a GET, the status the object had then).
+    pub response: Value,
 }
 
 impl Recorded {
@@ -512,6 +516,7 @@ fn respond(shared: &Shared, req: &Request, client_cert: bool) -> (u16, Value) {
         authorization,
         client_cert,
         status: code,
+        response: body.clone(),
     });
     (code, body)
 }
@@ -886,10 +891,113 @@ fn with_status(stored: &Stored, resource: &Resource, readiness: Readiness) -> Va
                 json!({"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]})
             };
         }
+        "StatefulSet" => object["status"] = stateful_set_status(&object, ready),
+        "ReplicaSet" => object["status"] = replica_set_status(&object, ready),
+        "DaemonSet" => object["status"] = daemon_set_status(&object, ready),
         "Job" => object["status"] = job_status(&object, reached, fails),
         _ => {}
     }
     object
+}
+
+/// The nodes a DaemonSet's pods are scheduled on.
+const NODES: i64 = 2;
+
+/// Drops the counters the API types mark `omitempty` when they are zero, as the real server's
+/// JSON does.
+fn without_zero(mut status: Value, omitempty: &[&str]) -> Value {
+    for key in omitempty {
+        if status[*key] == json!(0) {
+            status.as_object_mut().unwrap().remove(*key);
+        }
+    }
+    status
+}
+
+/// A ControllerRevision name as the StatefulSet controller makes it: the set's name and a
+/// hash (here of the generation that brought the template).
+fn revision(object: &Value, generation: i64) -> String {
+    use std::hash::{Hash, Hasher};
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (name, generation).hash(&mut hasher);
+    format!("{name}-{:x}", hasher.finish() & 0xff_ffff_ffff)
+}
+
+/// Before it is ready, a new StatefulSet has its pods created but not ready; a changed one
+/// has every pod ready at the old revision and none updated yet.
+fn stateful_set_status(object: &Value, ready: bool) -> Value {
+    let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
+    let update = revision(object, generation);
+    let (ready_replicas, updated, current) = if ready || generation == 1 {
+        (if ready { replicas } else { 0 }, replicas, update.clone())
+    } else {
+        (replicas, 0, revision(object, generation - 1))
+    };
+    let status = json!({
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "readyReplicas": ready_replicas,
+        "currentReplicas": if current == update { replicas } else { replicas - updated },
+        "updatedReplicas": updated,
+        "availableReplicas": ready_replicas,
+        "currentRevision": current,
+        "updateRevision": update,
+        "collisionCount": 0,
+    });
+    without_zero(
+        status,
+        &["readyReplicas", "currentReplicas", "updatedReplicas"],
+    )
+}
+
+/// Before it is ready, a ReplicaSet's pods exist and carry its labels but are not ready.
+fn replica_set_status(object: &Value, ready: bool) -> Value {
+    let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    let ready_replicas = if ready { replicas } else { 0 };
+    let status = json!({
+        "observedGeneration": object["metadata"]["generation"],
+        "replicas": replicas,
+        "fullyLabeledReplicas": replicas,
+        "readyReplicas": ready_replicas,
+        "availableReplicas": ready_replicas,
+    });
+    without_zero(
+        status,
+        &["fullyLabeledReplicas", "readyReplicas", "availableReplicas"],
+    )
+}
+
+/// One pod per node. Before it is ready, a new DaemonSet's pods are scheduled but not ready;
+/// a changed one has every pod ready with the old template and none updated yet.
+fn daemon_set_status(object: &Value, ready: bool) -> Value {
+    let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
+    let (number_ready, updated) = if ready {
+        (NODES, NODES)
+    } else if generation == 1 {
+        (0, NODES)
+    } else {
+        (NODES, 0)
+    };
+    let status = json!({
+        "observedGeneration": generation,
+        "desiredNumberScheduled": NODES,
+        "currentNumberScheduled": NODES,
+        "numberMisscheduled": 0,
+        "numberReady": number_ready,
+        "updatedNumberScheduled": updated,
+        "numberAvailable": number_ready,
+        "numberUnavailable": NODES - number_ready,
+    });
+    without_zero(
+        status,
+        &[
+            "updatedNumberScheduled",
+            "numberAvailable",
+            "numberUnavailable",
+        ],
+    )
 }
 
 /// A Job's status as the Job controller writes it (no observedGeneration): running, complete

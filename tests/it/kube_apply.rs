@@ -1205,3 +1205,142 @@ fn kube_apply_wait_times_out_on_a_running_job() {
         "{err}"
     );
 }
+
+/// A StatefulSet, a ReplicaSet and a DaemonSet, none naming an update strategy (the server's
+/// default, RollingUpdate, applies).
+const SETS: &str = "\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 2
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      containers:
+      - name: db
+        image: registry.example/busybox:1.36
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: workers
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: workers}
+  template:
+    metadata:
+      labels: {app: workers}
+    spec:
+      containers:
+      - name: work
+        image: registry.example/busybox:1.36
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels: {app: agent}
+  template:
+    metadata:
+      labels: {app: agent}
+    spec:
+      containers:
+      - name: agent
+        image: registry.example/busybox:1.36
+";
+
+const SET_PATHS: [&str; 3] = [
+    "/apis/apps/v1/namespaces/default/statefulsets/db",
+    "/apis/apps/v1/namespaces/default/replicasets/workers",
+    "/apis/apps/v1/namespaces/default/daemonsets/agent",
+];
+
+#[test]
+fn kube_apply_wait_holds_until_stateful_replica_and_daemon_sets_are_ready() {
+    let c = token_cluster(Readiness::After(Duration::from_millis(1500)));
+    let file = write(c.env.dir(), "sets.yaml", SETS);
+    let started = Instant::now();
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "--wait", "--timeout", "30s"],
+    );
+    assert_eq!(
+        ok(&out),
+        [
+            "statefulset.apps/db created",
+            "replicaset.apps/workers created",
+            "daemonset.apps/agent created",
+            "statefulset.apps/db rolled out",
+            "replicaset.apps/workers rolled out",
+            "daemonset.apps/agent rolled out",
+        ]
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    // What each poll saw: the GET before the apply finds nothing; then the status the server
+    // reported, not ready at first and ready at the last poll, which ended the wait.
+    let requests = c.server.requests();
+    for path in SET_PATHS {
+        let statuses: Vec<&Value> = requests
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == path && r.status == 200)
+            .map(|r| &r.response["status"])
+            .collect();
+        let (last, before) = statuses.split_last().expect("polls");
+        assert!(!before.is_empty(), "{path}: polled before it was ready");
+        let ready = |s: &Value| match path.split('/').nth(6).unwrap() {
+            "statefulsets" => s["readyReplicas"] == 2 && s["updatedReplicas"] == 2,
+            "replicasets" => s["availableReplicas"] == 3,
+            _ => s["numberAvailable"] == 2 && s["updatedNumberScheduled"] == 2,
+        };
+        assert!(ready(last), "{path}: {last}");
+        assert!(
+            before.iter().all(|s| !ready(s)),
+            "{path}: no poll after the ready one: {before:?}"
+        );
+        let last_get = requests
+            .iter()
+            .rposition(|r| r.method == "GET" && r.path == path)
+            .unwrap();
+        assert_eq!(requests[last_get].status, 200);
+    }
+}
+
+#[test]
+fn kube_apply_wait_times_out_naming_each_set_and_what_it_waits_for() {
+    let c = token_cluster(Readiness::Never);
+    let file = write(c.env.dir(), "sets.yaml", SETS);
+    let started = Instant::now();
+    let out = apply(
+        &c.env,
+        &c.kubeconfig,
+        &["-f", &file, "--wait", "--timeout", "2s"],
+    );
+    let err = failed(&out);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        [
+            "statefulset.apps/db created",
+            "replicaset.apps/workers created",
+            "daemonset.apps/agent created",
+        ]
+    );
+    assert!(
+        err.contains(
+            "timed out after 2s waiting for statefulset.apps/db: 0 of 2 replicas ready; \
+             replicaset.apps/workers: 0 of 3 replicas available; \
+             daemonset.apps/agent: 0 of 2 pods available"
+        ),
+        "{err}"
+    );
+}
