@@ -105,7 +105,7 @@ pub fn generate_cmd(global: &GlobalOptions, args: GenerateArgs) -> CliResult {
     }
     let text = yaml::to_yaml_documents(&generated.objects);
     match &args.filename {
-        Some(path) => crate::sys::fs::write_atomic(path, text.as_bytes(), 0o644)
+        Some(path) => std::fs::write(path, text.as_bytes())
             .map_err(|e| miette::miette!("writing {}: {e}", path.display()))?,
         None => {
             let mut out = std::io::stdout().lock();

@@ -594,19 +594,8 @@ impl<'a> Output<'a> {
         // Published ports go to the container that declares the port, else the first.
         let mut service_ports = Vec::new();
         for m in &p.publish {
-            for i in 0..m.range.max(1) {
-                let container_port = m.container_port + i;
-                let host_port = m.host_port + i;
-                let mut port = json!({ "containerPort": container_port });
-                if host_port != 0 {
-                    port["hostPort"] = json!(host_port);
-                }
-                if let Some(ip) = m.host_ip {
-                    port["hostIP"] = json!(ip.to_string());
-                }
-                if m.protocol == Protocol::Udp {
-                    port["protocol"] = json!("UDP");
-                }
+            for mut port in container_ports(m) {
+                let container_port = port["containerPort"].as_u64().unwrap_or_default() as u16;
                 if let Some((name, _)) = p.named_ports.iter().find(|(_, n)| **n == container_port) {
                     port["name"] = json!(name);
                 }
@@ -818,22 +807,7 @@ impl<'a> Output<'a> {
         c["env"] = json!(env);
         c["envFrom"] = json!(env_from);
         // A lone container's own published ports (a pod's are placed by the caller).
-        let mut ports = Vec::new();
-        for m in &s.publish {
-            for i in 0..m.range.max(1) {
-                let mut port = json!({"containerPort": m.container_port + i});
-                if m.host_port != 0 {
-                    port["hostPort"] = json!(m.host_port + i);
-                }
-                if let Some(ip) = m.host_ip {
-                    port["hostIP"] = json!(ip.to_string());
-                }
-                if m.protocol == Protocol::Udp {
-                    port["protocol"] = json!("UDP");
-                }
-                ports.push(port);
-            }
-        }
+        let ports: Vec<Value> = s.publish.iter().flat_map(container_ports).collect();
         if s.publish_all {
             self.note(format!(
                 "{who}: -P (publish every exposed port on a random host port) has no Kubernetes form"
@@ -1021,36 +995,28 @@ impl<'a> Output<'a> {
         c["lifecycle"] = lifecycle;
         // What has no Kubernetes form is said, never dropped silently.
         let pod_labels = &pod.spec.labels;
-        let own_labels: Vec<&String> = s
+        let own_labels: Vec<&str> = s
             .labels
             .iter()
             .filter(|(k, v)| pod_labels.get(*k) != Some(v))
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.as_str())
             .collect();
         if !own_labels.is_empty() {
             self.note(format!(
                 "{who}: container labels ({}) have no Kubernetes form (labels are the pod's)",
-                own_labels
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                own_labels.join(", ")
             ));
         }
-        let own_annotations: Vec<&String> = s
+        let own_annotations: Vec<&str> = s
             .annotations
             .iter()
             .filter(|(k, v)| !k.starts_with("io.oxpod.") && pod.spec.annotations.get(*k) != Some(v))
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.as_str())
             .collect();
         if !own_annotations.is_empty() {
             self.note(format!(
                 "{who}: container annotations ({}) have no Kubernetes form",
-                own_annotations
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                own_annotations.join(", ")
             ));
         }
         if s.stop_signal != nix::sys::signal::Signal::SIGTERM {
@@ -1383,6 +1349,25 @@ fn pod_metadata(view: &PodView, name: &str, namespace: Option<&str>) -> Value {
         meta["namespace"] = json!(ns);
     }
     meta
+}
+
+/// A published mapping (a range counts port by port) as container ports with their host side.
+fn container_ports(m: &crate::engine::PortMapping) -> Vec<Value> {
+    (0..m.range.max(1))
+        .map(|i| {
+            let mut port = json!({"containerPort": m.container_port + i});
+            if m.host_port != 0 {
+                port["hostPort"] = json!(m.host_port + i);
+            }
+            if let Some(ip) = m.host_ip {
+                port["hostIP"] = json!(ip.to_string());
+            }
+            if m.protocol == Protocol::Udp {
+                port["protocol"] = json!("UDP");
+            }
+            port
+        })
+        .collect()
 }
 
 fn probe_of(p: &Probe) -> Value {
